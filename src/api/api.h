@@ -1,0 +1,31 @@
+/* The HTTP API: libmicrohttpd with a small thread pool and suspended
+ * connections, so a request waiting for its durable answer holds no thread. */
+#ifndef GPUAAS_API_H
+#define GPUAAS_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/auth.h"
+#include "engine/engine.h"
+
+#define API_BODY_MAX (1024 * 1024)
+
+struct api_config {
+    const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
+    unsigned threads;    /* polling threads; 0: one per CPU */
+    size_t body_max;     /* 0: API_BODY_MAX */
+};
+
+struct api_server;
+
+int api_start(const struct api_config *cfg, struct engine *engine, struct auth *auth, int64_t (*clock_ms)(void),
+              struct api_server **ret_server, char *err, size_t err_size);
+/* The port actually bound (useful with port 0). */
+unsigned api_port(const struct api_server *server);
+/* Stops accepting connections and makes /readyz answer 503. */
+void api_quiesce(struct api_server *server);
+/* Closes everything. Call after engine_stop, so no request is still waiting. */
+void api_stop(struct api_server *server);
+
+#endif

@@ -1,0 +1,421 @@
+/* HTTP plumbing: one MHD daemon, the request lifecycle, body limits,
+ * authentication, routing through the table in routes.c, and the hand-off
+ * to the engine with suspend/resume.
+ *
+ * Lifecycle of a request (MHD calls on_request several times):
+ *   1st call    allocate the request, match the route, refuse oversized
+ *               bodies by Content-Length
+ *   body calls  append to a buffer bounded by body_max
+ *   last call   authenticate, run the handler; if it needs the engine,
+ *               suspend the connection and queue the engine request
+ *   engine done engine thread stores the answer and resumes the connection
+ *   next call   queue the response (answering on a later call than the
+ *               first keeps keep-alive connections open) */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/internal.h"
+#include "gpuaas/error.h"
+#include "lib/yamljson.h"
+
+struct api_server {
+    struct MHD_Daemon *daemon;
+    struct engine *engine;
+    struct auth *auth;
+    int64_t (*clock_ms)(void);
+    size_t body_max;
+    unsigned port;
+    atomic_bool ready;
+};
+
+bool api_ready(const struct api_server *server) { return atomic_load(&server->ready); }
+
+enum api_outcome api_answer(struct api_request *req, unsigned status, json_t *answer)
+{
+    json_decref(req->answer);
+    req->status = status;
+    req->answer = answer;
+    return API_ANSWERED;
+}
+
+static json_t *error_body(int err, const char *field, const char *message)
+{
+    json_t *inner = json_pack("{s:s,s:s}", "code", gpuaas_error_code(err), "message", message);
+    if (inner && field && *field)
+        json_object_set_new(inner, "field", json_string(field));
+    return json_pack("{s:o}", "error", inner);
+}
+
+enum api_outcome api_error(struct api_request *req, int err, const char *field, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    return api_answer(req, gpuaas_http_status(err), error_body(err, field, message));
+}
+
+const char *api_query(struct api_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static bool content_type_is_yaml(const char *type)
+{
+    if (!type)
+        return false;
+    return strncasecmp(type, "application/yaml", 16) == 0 || strncasecmp(type, "application/x-yaml", 18) == 0 ||
+           strncasecmp(type, "text/yaml", 9) == 0;
+}
+
+json_t *api_body_json(struct api_request *req)
+{
+    const char *type = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (req->body_len == 0) {
+        api_error(req, GPUAAS_EPARSE, NULL, "the request needs a body (JSON or YAML)");
+        return NULL;
+    }
+    if (content_type_is_yaml(type)) {
+        struct yamljson_error yerr = {0};
+        json_t *doc = NULL;
+        if (yamljson_parse(req->body, req->body_len, &doc, &yerr) < 0) {
+            api_error(req, GPUAAS_EPARSE, NULL, "invalid YAML at line %d, column %d: %s", yerr.line, yerr.column,
+                      yerr.message);
+            return NULL;
+        }
+        return doc;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        api_error(req, GPUAAS_EPARSE, NULL, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                  jerr.text);
+    return doc;
+}
+
+/* ---- routing --------------------------------------------------------------- */
+
+/* Matches path against pattern; a {param} takes one segment, {param*} the
+ * rest of the path. The captured text goes to param. */
+static bool route_match(const char *pattern, const char *path, char *param, size_t param_size)
+{
+    while (*pattern) {
+        if (*pattern == '{') {
+            const char *close = strchr(pattern, '}');
+            bool rest = close && close > pattern && close[-1] == '*';
+            size_t len = rest ? strlen(path) : strcspn(path, "/");
+            if (len == 0 || len >= param_size)
+                return false;
+            memcpy(param, path, len);
+            param[len] = '\0';
+            path += len;
+            pattern = close + 1;
+            continue;
+        }
+        if (*pattern++ != *path++)
+            return false;
+    }
+    return *path == '\0';
+}
+
+/* Finds the route; *ret_err is GPUAAS_ENOTFOUND or GPUAAS_EMETHOD when none. */
+static const struct api_route *route_find(const char *method, const char *path, char *param,
+                                          size_t param_size, int *ret_err)
+{
+    *ret_err = GPUAAS_ENOTFOUND;
+    for (unsigned i = 0; i < api_route_count; i++) {
+        char scratch[API_PARAM_MAX + 1];
+        if (!route_match(api_routes[i].pattern, path, scratch, sizeof scratch))
+            continue;
+        if (strcmp(api_routes[i].method, method) != 0) {
+            *ret_err = GPUAAS_EMETHOD;
+            continue;
+        }
+        route_match(api_routes[i].pattern, path, param, param_size);
+        return &api_routes[i];
+    }
+    return NULL;
+}
+
+/* ---- responses ------------------------------------------------------------- */
+
+static enum MHD_Result send_answer(struct api_request *req)
+{
+    char *text = req->answer ? json_dumps(req->answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    if (text) {
+        char *grown = realloc(text, len + 2);
+        if (grown) {
+            text = grown;
+            text[len++] = '\n';
+            text[len] = '\0';
+        }
+    }
+    struct MHD_Response *resp;
+    if (text)
+        resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    else {
+        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}\n";
+        req->status = 500;
+        resp = MHD_create_response_from_buffer(sizeof oom - 1, (void *)oom, MHD_RESPMEM_PERSISTENT);
+    }
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (req->status == 401)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"gpuaas\"");
+    enum MHD_Result ret = MHD_queue_response(req->conn, req->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- engine hand-off --------------------------------------------------------- */
+
+static unsigned status_for_success(const struct api_request *req)
+{
+    return strcmp(req->method, "POST") == 0 && strcmp(req->route->pattern, "/v1/jobs") == 0 ? 201
+           : strcmp(req->method, "POST") == 0 && strcmp(req->route->pattern, "/v1/namespaces") == 0 ? 201
+                                                                                                      : 200;
+}
+
+/* Engine thread: the answer is durable; wake the connection. */
+static void on_engine_done(struct engine_request *ereq)
+{
+    struct api_request *req = ereq->done_arg;
+    struct core_reply *reply = &ereq->reply;
+    if (reply->err == 0) {
+        api_answer(req, status_for_success(req), reply->object);
+        reply->object = NULL;
+    } else {
+        api_answer(req, gpuaas_http_status(reply->err), error_body(reply->err, reply->field, reply->message));
+    }
+    MHD_resume_connection(req->conn);
+}
+
+static void start_engine_request(struct api_request *req)
+{
+    req->ereq.done = on_engine_done;
+    req->ereq.done_arg = req;
+    req->waiting = true;
+    /* suspend first: the engine may answer before this thread returns */
+    MHD_suspend_connection(req->conn);
+    int r = engine_submit(req->server->engine, &req->ereq);
+    if (r < 0) {
+        api_error(req, r, NULL, r == GPUAAS_ELIMIT ? "server busy: too many requests queued, retry later"
+                                                    : "server is shutting down");
+        MHD_resume_connection(req->conn);
+    }
+}
+
+/* ---- the MHD callbacks -------------------------------------------------------- */
+
+static void run_handler(struct api_request *req)
+{
+    if (req->body_too_big) {
+        api_error(req, GPUAAS_ETOOBIG, NULL, "request body is larger than %zu bytes", req->server->body_max);
+        return;
+    }
+    if (req->route->permission != API_PERM_PUBLIC) {
+        const char *why = NULL;
+        const char *authz = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        if (auth_check(req->server->auth, authz, req->server->clock_ms(), &req->who, &why) < 0) {
+            api_error(req, GPUAAS_EAUTH, NULL, "%s", why);
+            return;
+        }
+        /* one role for now: platform-admin may do everything */
+        if (strcmp(req->who.role, AUTH_ROLE_PLATFORM_ADMIN) != 0) {
+            api_error(req, GPUAAS_EPERM, NULL, "role '%s' may not %s %s", req->who.role, req->method,
+                      req->route->pattern);
+            return;
+        }
+    }
+    if (req->route->handler(req) == API_SUBMIT)
+        start_engine_request(req);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct api_server *server = cls;
+    struct api_request *req = *con_cls;
+    (void)version;
+
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->server = server;
+        req->conn = conn;
+        req->method = method;
+        *con_cls = req;
+        int route_err;
+        req->route = route_find(method, url, req->param, sizeof req->param, &route_err);
+        if (!req->route)
+            api_error(req, route_err, NULL, route_err == GPUAAS_EMETHOD ? "method %s not allowed on %.200s"
+                                                                        : "no route for %s %.200s",
+                      method, url);
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && strtoull(length, NULL, 10) > server->body_max) {
+            req->body_too_big = true;
+            if (req->route) /* refuse before reading a byte; MHD closes the connection */
+                api_error(req, GPUAAS_ETOOBIG, NULL, "request body is larger than %zu bytes", server->body_max);
+            return send_answer(req);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->body_too_big || !req->route)
+            return MHD_YES; /* drain and discard */
+        if (req->body_len + n > server->body_max) {
+            req->body_too_big = true;
+            free(req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            size_t cap = req->body_cap ? req->body_cap : 4096;
+            while (cap < req->body_len + n + 1)
+                cap *= 2;
+            char *grown = realloc(req->body, cap);
+            if (!grown)
+                return MHD_NO;
+            req->body = grown;
+            req->body_cap = cap;
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+        return MHD_YES;
+    }
+
+    if (req->answer || req->status)
+        return send_answer(req); /* routing error, or the engine's answer after resume */
+    if (req->waiting)
+        return MHD_YES;
+    run_handler(req);
+    if (req->waiting)
+        return MHD_YES;
+    return send_answer(req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)conn, (void)toe;
+    struct api_request *req = *con_cls;
+    if (!req)
+        return;
+    json_decref(req->answer);
+    core_reply_clear(&req->ereq.reply);
+    core_cmd_clear(&req->ereq.cmd);
+    free(req->body);
+    free(req);
+    *con_cls = NULL;
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *addr, char *err, size_t err_size)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof host) {
+        snprintf(err, err_size, "listen address '%s' must be HOST:PORT", listen);
+        return GPUAAS_EINVAL;
+    }
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (*end || colon[1] == '\0' || port > 65535) {
+        snprintf(err, err_size, "listen address '%s': bad port", listen);
+        return GPUAAS_EINVAL;
+    }
+    snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    memset(addr, 0, sizeof *addr);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+        host[strlen(host) - 1] = '\0';
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1)
+            return 0;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+        if (strcmp(host, "localhost") == 0)
+            snprintf(host, sizeof host, "127.0.0.1");
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &a4->sin_addr) == 1)
+            return 0;
+    }
+    snprintf(err, err_size, "listen address '%s': '%s' is not an IP address", listen, host);
+    return GPUAAS_EINVAL;
+}
+
+int api_start(const struct api_config *cfg, struct engine *engine, struct auth *auth, int64_t (*clock_ms)(void),
+              struct api_server **ret_server, char *err, size_t err_size)
+{
+    struct sockaddr_storage addr;
+    int r = parse_listen(cfg->listen, &addr, err, err_size);
+    if (r < 0)
+        return r;
+    struct api_server *server = calloc(1, sizeof *server);
+    if (!server)
+        return GPUAAS_ENOMEM;
+    server->engine = engine;
+    server->auth = auth;
+    server->clock_ms = clock_ms;
+    server->body_max = cfg->body_max ? cfg->body_max : API_BODY_MAX;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cpus > 0 ? cpus : 1);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    server->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+        MHD_OPTION_CONNECTION_LIMIT, 4096U, MHD_OPTION_CONNECTION_TIMEOUT, 60U,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+        MHD_OPTION_END);
+    if (!server->daemon) {
+        snprintf(err, err_size, "cannot listen on %s (address in use or not available)", cfg->listen);
+        free(server);
+        return GPUAAS_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : 0;
+    atomic_store(&server->ready, true);
+    *ret_server = server;
+    return 0;
+}
+
+unsigned api_port(const struct api_server *server) { return server->port; }
+
+void api_quiesce(struct api_server *server)
+{
+    if (!server)
+        return;
+    atomic_store(&server->ready, false);
+}
+
+void api_stop(struct api_server *server)
+{
+    if (!server)
+        return;
+    MHD_stop_daemon(server->daemon);
+    free(server);
+}

@@ -1,0 +1,66 @@
+/* Shared between the HTTP plumbing (http.c) and the route handlers (routes.c). */
+#ifndef GPUAAS_API_INTERNAL_H
+#define GPUAAS_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+#include "api/api.h"
+#include "core/names.h"
+
+enum api_permission {
+    API_PERM_PUBLIC, /* no token needed */
+    API_PERM_READ,
+    API_PERM_WRITE,
+};
+
+enum api_outcome {
+    API_ANSWERED,  /* req->status and req->answer are set */
+    API_SUBMIT,    /* req->ereq is ready for the engine */
+};
+
+struct api_request;
+typedef enum api_outcome (*api_handler_fn)(struct api_request *req);
+
+struct api_route {
+    const char *method;
+    const char *pattern; /* "/v1/jobs/{name}", "/v1/namespaces/{path*}" */
+    api_handler_fn handler;
+    enum api_permission permission;
+    const char *summary;
+};
+
+extern const struct api_route api_routes[];
+extern const unsigned api_route_count;
+
+#define API_PARAM_MAX (NS_PATH_MAX + 1)
+
+struct api_request {
+    struct api_server *server;
+    struct MHD_Connection *conn;
+    const char *method;
+    const struct api_route *route;
+    char param[API_PARAM_MAX + 1];
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_big;
+    bool waiting;
+    struct auth_identity who;
+    /* the answer */
+    unsigned status;
+    json_t *answer;
+    struct engine_request ereq;
+};
+
+/* Helpers for handlers. */
+enum api_outcome api_answer(struct api_request *req, unsigned status, json_t *answer);
+enum api_outcome api_error(struct api_request *req, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const char *api_query(struct api_request *req, const char *key);
+/* Reads the body as JSON or YAML (by Content-Type) into a new json_t;
+ * answers 400 itself and returns NULL when it is not well-formed. */
+json_t *api_body_json(struct api_request *req);
+bool api_ready(const struct api_server *server);
+
+#endif

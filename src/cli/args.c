@@ -1,0 +1,224 @@
+#include "cli/args.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "gpuaas/error.h"
+
+enum opt_id { OPT_SERVER, OPT_TOKEN, OPT_NAMESPACE, OPT_OUTPUT, OPT_FILE, OPT_HELP };
+
+struct opt_def {
+    const char *long_name;
+    char short_name; /* 0: long form only */
+    bool takes_value;
+    enum opt_id id;
+};
+
+static const struct opt_def opt_table[] = {
+    {"server", 0, true, OPT_SERVER},
+    {"token", 0, true, OPT_TOKEN},
+    {"namespace", 'n', true, OPT_NAMESPACE},
+    {"output", 'o', true, OPT_OUTPUT},
+    {"filename", 'f', true, OPT_FILE},
+    {"file", 0, true, OPT_FILE},
+    {"help", 'h', false, OPT_HELP},
+};
+
+#define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
+
+static const struct opt_def *opt_by_long(const char *name, size_t len)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++)
+        if (strlen(opt_table[i].long_name) == len && strncmp(opt_table[i].long_name, name, len) == 0)
+            return &opt_table[i];
+    return NULL;
+}
+
+static const struct opt_def *opt_by_short(char c)
+{
+    for (size_t i = 0; i < OPT_COUNT; i++)
+        if (opt_table[i].short_name == c)
+            return &opt_table[i];
+    return NULL;
+}
+
+int cli_output_parse(const char *text, enum cli_output *ret)
+{
+    static const struct {
+        const char *name;
+        enum cli_output out;
+    } outputs[] = {
+        {"table", CLI_OUT_TABLE},
+        {"wide", CLI_OUT_WIDE},
+        {"json", CLI_OUT_JSON},
+        {"yaml", CLI_OUT_YAML},
+    };
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
+        if (strcmp(text, outputs[i].name) == 0) {
+            *ret = outputs[i].out;
+            return 0;
+        }
+    return GPUAAS_EINVAL;
+}
+
+static int apply_opt(const struct opt_def *opt, const char *shown, const char *value, struct cli_args *a,
+                     char *err, size_t err_size)
+{
+    if (opt->takes_value && value[0] == '\0') {
+        snprintf(err, err_size, "flag %s needs a non-empty value", shown);
+        return GPUAAS_EINVAL;
+    }
+    switch (opt->id) {
+    case OPT_SERVER:
+        a->server = value;
+        break;
+    case OPT_TOKEN:
+        a->token = value;
+        break;
+    case OPT_NAMESPACE:
+        a->ns = value;
+        break;
+    case OPT_OUTPUT:
+        if (cli_output_parse(value, &a->output) < 0) {
+            snprintf(err, err_size, "unknown output format \"%s\" (use table, wide, json or yaml)", value);
+            return GPUAAS_EINVAL;
+        }
+        a->output_set = true;
+        break;
+    case OPT_FILE:
+        a->file = value;
+        a->verb_opts |= CLI_OPT_FILE;
+        break;
+    case OPT_HELP:
+        a->help = true;
+        break;
+    }
+    return 0;
+}
+
+/* One argument that starts with '-' (and is not "-" or "--"). *i is advanced
+ * past a separate value argument when one is consumed. */
+static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a, char *err, size_t err_size)
+{
+    const char *arg = argv[*i];
+    const struct opt_def *opt;
+    const char *value = NULL;
+
+    if (arg[1] == '-') {
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        opt = opt_by_long(name, len);
+        if (!opt) {
+            snprintf(err, err_size, "unknown flag: --%.*s", (int)len, name);
+            return GPUAAS_EINVAL;
+        }
+        if (eq) {
+            if (!opt->takes_value) {
+                snprintf(err, err_size, "flag --%s takes no value", opt->long_name);
+                return GPUAAS_EINVAL;
+            }
+            value = eq + 1;
+        }
+    } else {
+        opt = opt_by_short(arg[1]);
+        if (!opt) {
+            snprintf(err, err_size, "unknown shorthand flag: '%c' in %s", arg[1], arg);
+            return GPUAAS_EINVAL;
+        }
+        if (arg[2] != '\0') {
+            if (!opt->takes_value) {
+                snprintf(err, err_size, "unknown shorthand flag: '%c' in %s", arg[2], arg);
+                return GPUAAS_EINVAL;
+            }
+            /* -ojson and -o=json both mean -o json, as in kubectl */
+            value = arg[2] == '=' ? arg + 3 : arg + 2;
+        }
+    }
+
+    if (opt->takes_value && !value) {
+        if (*i + 1 >= argc) {
+            snprintf(err, err_size, "flag needs an argument: %s", arg);
+            return GPUAAS_EINVAL;
+        }
+        value = argv[++*i];
+    }
+    return apply_opt(opt, arg, value ? value : "", a, err, err_size);
+}
+
+int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size)
+{
+    struct cli_args a = {.output = CLI_OUT_TABLE};
+    bool only_positionals = false;
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!only_positionals && strcmp(arg, "--") == 0) {
+            only_positionals = true;
+            continue;
+        }
+        if (!only_positionals && arg[0] == '-' && arg[1] != '\0') {
+            r = parse_option(argc, argv, &i, &a, err, err_size);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (a.npos >= CLI_MAX_POSITIONALS) {
+            snprintf(err, err_size, "too many arguments (at most %d)", CLI_MAX_POSITIONALS);
+            return GPUAAS_EINVAL;
+        }
+        a.pos[a.npos++] = arg;
+    }
+    *ret = a;
+    return 0;
+}
+
+static const struct {
+    const char *alias;
+    enum cli_resource res;
+} resource_aliases[] = {
+    {"job", CLI_RES_JOB},          {"jobs", CLI_RES_JOB},
+    {"pod", CLI_RES_POD},          {"pods", CLI_RES_POD},
+    {"po", CLI_RES_POD},           {"node", CLI_RES_NODE},
+    {"nodes", CLI_RES_NODE},       {"no", CLI_RES_NODE},
+    {"gpu", CLI_RES_GPU},          {"gpus", CLI_RES_GPU},
+    {"namespace", CLI_RES_NAMESPACE}, {"namespaces", CLI_RES_NAMESPACE},
+    {"ns", CLI_RES_NAMESPACE},     {"service", CLI_RES_SERVICE},
+    {"services", CLI_RES_SERVICE}, {"svc", CLI_RES_SERVICE},
+    {"quota", CLI_RES_QUOTA},      {"quotas", CLI_RES_QUOTA},
+    {"token", CLI_RES_TOKEN},      {"tokens", CLI_RES_TOKEN},
+};
+
+enum cli_resource cli_resource_lookup(const char *name)
+{
+    for (size_t i = 0; i < sizeof resource_aliases / sizeof resource_aliases[0]; i++)
+        if (strcmp(resource_aliases[i].alias, name) == 0)
+            return resource_aliases[i].res;
+    return CLI_RES_NONE;
+}
+
+const char *cli_resource_name(enum cli_resource res)
+{
+    switch (res) {
+    case CLI_RES_JOB:
+        return "job";
+    case CLI_RES_POD:
+        return "pod";
+    case CLI_RES_NODE:
+        return "node";
+    case CLI_RES_GPU:
+        return "gpu";
+    case CLI_RES_NAMESPACE:
+        return "namespace";
+    case CLI_RES_SERVICE:
+        return "service";
+    case CLI_RES_QUOTA:
+        return "quota";
+    case CLI_RES_TOKEN:
+        return "token";
+    case CLI_RES_NONE:
+        break;
+    }
+    return "resource";
+}

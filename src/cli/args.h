@@ -1,0 +1,59 @@
+/* Command-line parsing for the client verbs: options may appear anywhere on
+ * the line (like kubectl), positionals are collected in order, the first
+ * positional is the verb. Pure: no I/O, no allocation; every string points
+ * into argv. */
+#ifndef GPUAAS_CLI_ARGS_H
+#define GPUAAS_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLI_MAX_POSITIONALS 8
+
+enum cli_output { CLI_OUT_TABLE, CLI_OUT_WIDE, CLI_OUT_JSON, CLI_OUT_YAML };
+
+/* Options that only some verbs accept (bit set in cli_args.verb_opts when
+ * given); the global ones are always accepted. */
+enum cli_verb_opt {
+    CLI_OPT_FILE = 1u << 0, /* -f / --filename */
+};
+
+struct cli_args {
+    const char *server;    /* --server, NULL if not given */
+    const char *token;     /* --token */
+    const char *ns;        /* -n / --namespace */
+    const char *file;      /* -f / --filename ("-" is stdin) */
+    enum cli_output output;
+    bool output_set;
+    bool help;             /* -h / --help */
+    unsigned verb_opts;    /* enum cli_verb_opt bits seen */
+    int npos;
+    const char *pos[CLI_MAX_POSITIONALS]; /* pos[0] is the verb */
+};
+
+/* Parse argv[1..argc-1]. Returns 0 and fills *ret, or GPUAAS_EINVAL with a
+ * one-line reason in err (e.g. "unknown flag: --foo"). */
+int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size);
+
+/* "table" / "wide" / "json" / "yaml" -> enum. Returns 0 or GPUAAS_EINVAL. */
+int cli_output_parse(const char *text, enum cli_output *ret);
+
+/* Resource kinds for get/describe/delete, with kubectl-like aliases. */
+enum cli_resource {
+    CLI_RES_NONE = 0,
+    CLI_RES_JOB,
+    CLI_RES_POD,
+    CLI_RES_NODE,
+    CLI_RES_GPU,
+    CLI_RES_NAMESPACE,
+    CLI_RES_SERVICE,
+    CLI_RES_QUOTA,
+    CLI_RES_TOKEN,
+};
+
+/* "jobs", "job", "ns", ... -> kind; CLI_RES_NONE when unknown. */
+enum cli_resource cli_resource_lookup(const char *name);
+/* Canonical singular name ("job", "namespace", ...). */
+const char *cli_resource_name(enum cli_resource res);
+
+#endif

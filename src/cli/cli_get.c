@@ -1,0 +1,782 @@
+/* `get` and `describe`: how each resource is fetched and shown. One row of
+ * view_table per resource: its API path and its table columns. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli_internal.h"
+#include "cli/http_client.h"
+#include "cli/output.h"
+#include "gpuaas/error.h"
+
+#define CELL 256 /* bytes of one computed cell; longer text is cut */
+
+/* ---- jansson helpers --------------------------------------------------- */
+
+const json_t *cli_json_at(const json_t *obj, const char *dotted)
+{
+    char key[128];
+
+    while (obj && *dotted) {
+        const char *dot = strchr(dotted, '.');
+        size_t len = dot ? (size_t)(dot - dotted) : strlen(dotted);
+        if (len >= sizeof key || !json_is_object(obj))
+            return NULL;
+        memcpy(key, dotted, len);
+        key[len] = '\0';
+        obj = json_object_get(obj, key);
+        dotted += dot ? len + 1 : len;
+    }
+    return obj;
+}
+
+const char *cli_json_str(const json_t *obj, const char *dotted)
+{
+    return json_string_value(cli_json_at(obj, dotted));
+}
+
+const char *cli_json_text(const json_t *v, char *buf, size_t size)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_string_value(v);
+    case JSON_INTEGER:
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL:
+        snprintf(buf, size, "%g", json_real_value(v));
+        return buf;
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    default:
+        return NULL;
+    }
+}
+
+/* v may be NULL: json_typeof() must not see it. */
+static const char *text_at(const json_t *obj, const char *dotted, char *buf, size_t size)
+{
+    const json_t *v = cli_json_at(obj, dotted);
+    return v ? cli_json_text(v, buf, size) : NULL;
+}
+
+/* Label keys contain dots, so no dotted lookup here. */
+static const char *label(const json_t *node, const char *name)
+{
+    return json_string_value(json_object_get(json_object_get(node, "labels"), name));
+}
+
+/* ---- per-resource rows ------------------------------------------------- */
+
+struct row_ctx {
+    struct table *table;
+    int64_t now;
+    const char *filter; /* gpus: node name or GPU UUID to keep, or NULL */
+};
+
+static int add_row(struct row_ctx *rc, const char *const *cells) { return table_add_row(rc->table, cells); }
+
+/* Total GPUs a job asks for: whole GPUs x replicas, "2x1g.10gb", "500m". */
+static void job_gpus(const json_t *job, char *out, size_t size)
+{
+    const json_t *res = json_object_get(job, "resources");
+    json_int_t replicas = json_integer_value(json_object_get(job, "replicas"));
+    const json_t *gpus = json_object_get(res, "gpus");
+    const char *mig = json_string_value(json_object_get(res, "mig"));
+    const json_t *milli = json_object_get(res, "gpu_milli");
+    char prefix[32] = "";
+
+    if (replicas < 1)
+        replicas = 1;
+    if (replicas > 1)
+        snprintf(prefix, sizeof prefix, "%" JSON_INTEGER_FORMAT "x", replicas);
+    if (json_is_integer(gpus) && json_integer_value(gpus) > 0)
+        snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(gpus) * replicas);
+    else if (mig)
+        snprintf(out, size, "%s%s", prefix, mig);
+    else if (json_is_integer(milli))
+        snprintf(out, size, "%s%" JSON_INTEGER_FORMAT "m", prefix, json_integer_value(milli));
+    else
+        snprintf(out, size, "0");
+}
+
+static int job_rows(struct row_ctx *rc, const json_t *job)
+{
+    char age[32], gpus[64], id[32], replicas[32], restarts[32];
+    const char *reason = cli_json_str(job, "status.reason");
+
+    format_age_since(cli_json_str(job, "status.created_at"), rc->now, age, sizeof age);
+    job_gpus(job, gpus, sizeof gpus);
+    const char *cells[] = {
+        cli_json_str(job, "namespace"),
+        cli_json_str(job, "name"),
+        cli_json_str(job, "status.state"),
+        reason && reason[0] ? reason : NULL,
+        gpus,
+        age,
+        text_at(job, "id", id, sizeof id),
+        cli_json_str(job, "priority"),
+        text_at(job, "replicas", replicas, sizeof replicas),
+        text_at(job, "status.restarts", restarts, sizeof restarts),
+    };
+    return add_row(rc, cells);
+}
+
+static int namespace_rows(struct row_ctx *rc, const json_t *ns)
+{
+    char age[32];
+
+    format_age_since(cli_json_str(ns, "created_at"), rc->now, age, sizeof age);
+    const char *cells[] = {
+        cli_json_str(ns, "name"), age, cli_json_str(ns, "org"), cli_json_str(ns, "project"),
+        cli_json_str(ns, "env"),
+    };
+    return add_row(rc, cells);
+}
+
+static int node_rows(struct row_ctx *rc, const json_t *node)
+{
+    const json_t *gpus = json_object_get(node, "gpus"), *gpu;
+    const char *model = label(node, "gpuaas.io/gpu-model");
+    char count[32], mig[32], cpu[32], memory[32];
+    size_t i, nmig = 0;
+
+    json_array_foreach(gpus, i, gpu)
+    {
+        if (json_is_true(json_object_get(gpu, "mig_mode")))
+            nmig++;
+        if (!model)
+            model = cli_json_str(gpu, "model");
+    }
+    snprintf(count, sizeof count, "%zu", json_array_size(gpus));
+    snprintf(mig, sizeof mig, "%zu", nmig);
+    const char *cells[] = {
+        cli_json_str(node, "name"),
+        cli_json_str(node, "state"),
+        count,
+        model,
+        label(node, "gpuaas.io/capacity-type"),
+        label(node, "gpuaas.io/instance-type"),
+        text_at(node, "cpu", cpu, sizeof cpu),
+        text_at(node, "memory", memory, sizeof memory),
+        label(node, "gpuaas.io/zone"),
+        label(node, "gpuaas.io/node-group"),
+        mig,
+    };
+    return add_row(rc, cells);
+}
+
+/* One row per GPU of a node. */
+static int gpu_rows(struct row_ctx *rc, const json_t *node)
+{
+    const char *node_name = cli_json_str(node, "name");
+    const json_t *gpu;
+    size_t i;
+    int r;
+
+    json_array_foreach(json_object_get(node, "gpus"), i, gpu)
+    {
+        const json_t *devices = json_object_get(gpu, "mig_devices"), *dev;
+        const char *uuid = cli_json_str(gpu, "uuid");
+        char index[32], memory[32], profiles[CELL] = "";
+        size_t j, used = 0;
+
+        if (rc->filter && !(node_name && strcmp(rc->filter, node_name) == 0) &&
+            !(uuid && strcmp(rc->filter, uuid) == 0))
+            continue;
+        json_array_foreach(devices, j, dev)
+        {
+            const char *profile = cli_json_str(dev, "profile");
+            int n = snprintf(profiles + used, sizeof profiles - used, "%s%s", used ? "," : "",
+                             profile ? profile : "?");
+            if (n < 0 || (size_t)n >= sizeof profiles - used)
+                break;
+            used += (size_t)n;
+        }
+        const char *cells[] = {
+            node_name,
+            text_at(gpu, "index", index, sizeof index),
+            cli_json_str(gpu, "model"),
+            uuid,
+            json_is_true(json_object_get(gpu, "mig_mode")) ? "on" : "off",
+            text_at(gpu, "memory", memory, sizeof memory),
+            used ? profiles : NULL,
+        };
+        r = add_row(rc, cells);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Pods are not in the API yet; show the fields they will most likely have. */
+static int pod_rows(struct row_ctx *rc, const json_t *pod)
+{
+    char age[32], replica[32];
+    const char *state = cli_json_str(pod, "status.state");
+    const char *created = cli_json_str(pod, "status.created_at");
+
+    if (!state)
+        state = cli_json_str(pod, "state");
+    if (!created)
+        created = cli_json_str(pod, "created_at");
+    format_age_since(created, rc->now, age, sizeof age);
+    const char *cells[] = {
+        cli_json_str(pod, "namespace"), cli_json_str(pod, "name"), cli_json_str(pod, "job"), state,
+        cli_json_str(pod, "node"),      age,                       text_at(pod, "replica", replica, sizeof replica),
+    };
+    return add_row(rc, cells);
+}
+
+/* Services, quotas, tokens: whatever the server sends, by common fields. */
+static int generic_rows(struct row_ctx *rc, const json_t *obj)
+{
+    char age[32], name[32];
+    const char *state = cli_json_str(obj, "status.state");
+    const char *created = cli_json_str(obj, "created_at");
+
+    if (!state)
+        state = cli_json_str(obj, "state");
+    if (!created)
+        created = cli_json_str(obj, "status.created_at");
+    format_age_since(created, rc->now, age, sizeof age);
+    const char *cells[] = {
+        cli_json_str(obj, "namespace"),
+        json_object_get(obj, "name") ? text_at(obj, "name", name, sizeof name) : text_at(obj, "id", name, sizeof name),
+        state,
+        age,
+    };
+    return add_row(rc, cells);
+}
+
+struct view {
+    enum cli_resource res;
+    const char *path;   /* list route; one object is path + "/" + NAME */
+    bool namespaced;    /* -n is sent as ?namespace= */
+    size_t ncols;       /* columns of -o table */
+    size_t nwide;       /* all columns, for -o wide */
+    const char *const *headers;
+    int (*rows)(struct row_ctx *rc, const json_t *item);
+};
+
+static const char *const job_headers[] = {"NAMESPACE", "NAME", "STATE", "REASON", "GPUS",
+                                          "AGE",       "ID",   "PRIORITY", "REPLICAS", "RESTARTS"};
+static const char *const namespace_headers[] = {"NAME", "AGE", "ORG", "PROJECT", "ENV"};
+static const char *const node_headers[] = {"NAME", "STATE", "GPUS", "MODEL", "CAPACITY-TYPE", "INSTANCE-TYPE",
+                                           "CPU",  "MEMORY", "ZONE", "NODE-GROUP", "MIG-GPUS"};
+static const char *const gpu_headers[] = {"NODE", "INDEX", "MODEL", "UUID", "MIG", "MEMORY", "MIG-DEVICES"};
+static const char *const pod_headers[] = {"NAMESPACE", "NAME", "JOB", "STATE", "NODE", "AGE", "REPLICA"};
+static const char *const generic_headers[] = {"NAMESPACE", "NAME", "STATE", "AGE"};
+
+static const struct view view_table[] = {
+    {CLI_RES_JOB, "/v1/jobs", true, 6, 10, job_headers, job_rows},
+    {CLI_RES_NAMESPACE, "/v1/namespaces", false, 2, 5, namespace_headers, namespace_rows},
+    {CLI_RES_NODE, "/v1/nodes", false, 8, 11, node_headers, node_rows},
+    {CLI_RES_GPU, "/v1/nodes", false, 5, 7, gpu_headers, gpu_rows},
+    {CLI_RES_POD, "/v1/pods", true, 6, 7, pod_headers, pod_rows},
+    {CLI_RES_SERVICE, "/v1/services", true, 4, 4, generic_headers, generic_rows},
+    {CLI_RES_QUOTA, "/v1/quotas", true, 4, 4, generic_headers, generic_rows},
+    {CLI_RES_TOKEN, "/v1/tokens", false, 4, 4, generic_headers, generic_rows},
+};
+
+static const struct view *view_lookup(enum cli_resource res)
+{
+    for (size_t i = 0; i < sizeof view_table / sizeof view_table[0]; i++)
+        if (view_table[i].res == res)
+            return &view_table[i];
+    return NULL;
+}
+
+/* Build the request path for a list (name NULL) or one object. Returns an
+ * exit code; *ret is malloc'd. */
+static int view_path(struct cli_ctx *ctx, const struct view *v, const char *name, char **ret)
+{
+    const char *ns = v->namespaced ? ctx->args->ns : NULL;
+    char *name_q = NULL, *ns_q = NULL, *path = NULL;
+    int rc = CLI_EXIT_OK;
+
+    if (name)
+        name_q = http_escape(name, v->res == CLI_RES_NAMESPACE); /* a namespace path keeps its slashes */
+    if (ns)
+        ns_q = http_escape(ns, 1);
+    if ((name && !name_q) || (ns && !ns_q) ||
+        asprintf(&path, "%s%s%s%s%s", v->path, name ? "/" : "", name ? name_q : "", ns ? "?namespace=" : "",
+                 ns ? ns_q : "") < 0) {
+        path = NULL;
+        rc = cli_fail("out of memory");
+    }
+    free(name_q);
+    free(ns_q);
+    if (rc == CLI_EXIT_OK)
+        *ret = path;
+    return rc;
+}
+
+/* Print items (an array) as the view's table. */
+static int print_table(const struct cli_ctx *ctx, const struct view *v, const json_t *items, const char *filter)
+{
+    struct row_ctx rc = {.now = (int64_t)time(NULL), .filter = filter};
+    size_t ncols = ctx->args->output == CLI_OUT_WIDE ? v->nwide : v->ncols, i;
+    const json_t *item;
+    int r, exit_code = CLI_EXIT_OK;
+
+    if (table_new(ncols, &rc.table) < 0)
+        return cli_fail("out of memory");
+    r = table_add_row(rc.table, v->headers);
+    json_array_foreach(items, i, item)
+    {
+        if (r < 0)
+            break;
+        r = v->rows(&rc, item);
+    }
+    if (r < 0) {
+        exit_code = cli_fail("cannot build the table: %s", gpuaas_strerror(r));
+        goto out;
+    }
+    if (table_rows(rc.table) <= 1) {
+        if (filter)
+            exit_code = cli_fail("%s \"%s\" not found", cli_resource_name(v->res), filter);
+        else if (v->namespaced && ctx->args->ns)
+            fprintf(stderr, "No resources found in namespace \"%s\".\n", ctx->args->ns);
+        else
+            fputs("No resources found.\n", stderr);
+        goto out;
+    }
+    table_print(rc.table, stdout, 0);
+out:
+    table_free(rc.table);
+    return exit_code;
+}
+
+/* `get gpus`: there is no GPU route; the rows come from the nodes. */
+static int get_gpus(struct cli_ctx *ctx, const struct view *v, const char *name)
+{
+    json_t *nodes = NULL, *out = NULL, *items;
+    const json_t *node, *gpu;
+    size_t i, j;
+    int rc = cli_api(ctx, "GET", "/v1/nodes", NULL, &nodes);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    items = json_object_get(nodes, "items");
+    if (ctx->args->output != CLI_OUT_JSON && ctx->args->output != CLI_OUT_YAML) {
+        rc = print_table(ctx, v, items, name);
+        goto out;
+    }
+    /* -o json|yaml: {"items":[GPU + "node"], "count":N}, the shape of a list */
+    out = json_array();
+    if (!out) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    json_array_foreach(items, i, node)
+    {
+        const char *node_name = cli_json_str(node, "name");
+        json_array_foreach(json_object_get(node, "gpus"), j, gpu)
+        {
+            const char *uuid = cli_json_str(gpu, "uuid");
+            json_t *copy;
+            if (name && !(node_name && strcmp(name, node_name) == 0) && !(uuid && strcmp(name, uuid) == 0))
+                continue;
+            copy = json_deep_copy(gpu);
+            if (!copy || json_object_set_new(copy, "node", json_string(node_name ? node_name : "")) < 0 ||
+                json_array_append_new(out, copy) < 0) {
+                json_decref(copy);
+                rc = cli_fail("out of memory");
+                goto out;
+            }
+        }
+    }
+    if (name && json_array_size(out) == 0) {
+        rc = cli_fail("gpu \"%s\" not found", name);
+        goto out;
+    }
+    {
+        json_t *list = json_pack("{s:O,s:I}", "items", out, "count", (json_int_t)json_array_size(out));
+        if (!list) {
+            rc = cli_fail("out of memory");
+            goto out;
+        }
+        rc = cli_print_object(ctx, list);
+        json_decref(list);
+    }
+out:
+    json_decref(out);
+    json_decref(nodes);
+    return rc;
+}
+
+int cli_verb_get(struct cli_ctx *ctx)
+{
+    const struct cli_args *a = ctx->args;
+    const struct view *v;
+    const char *name = a->npos > 2 ? a->pos[2] : NULL;
+    char *path = NULL, *job_ns = NULL, *job_name = NULL;
+    json_t *reply = NULL, *single = NULL;
+    enum cli_resource res;
+    int rc;
+
+    if (a->npos < 2)
+        return cli_usage_error(ctx, "say what to get: jobs, pods, nodes, gpus or namespaces");
+    if (a->npos > 3)
+        return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
+    res = cli_resource_lookup(a->pos[1]);
+    v = view_lookup(res);
+    if (!v)
+        return cli_usage_error(ctx, "unknown resource type \"%s\"", a->pos[1]);
+    if (res == CLI_RES_GPU)
+        return get_gpus(ctx, v, name);
+
+    if (res == CLI_RES_JOB && name) {
+        rc = cli_resolve_job(ctx, name, &job_ns, &job_name);
+        if (rc != CLI_EXIT_OK)
+            goto out;
+        path = cli_job_path(job_ns, job_name, "");
+        rc = path ? CLI_EXIT_OK : cli_fail("out of memory");
+    } else {
+        rc = view_path(ctx, v, name, &path);
+    }
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    rc = cli_api(ctx, "GET", path, NULL, &reply);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+
+    if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML) {
+        rc = cli_print_object(ctx, reply);
+    } else if (name) {
+        single = json_array();
+        if (!single || json_array_append(single, reply) < 0) {
+            rc = cli_fail("out of memory");
+            goto out;
+        }
+        rc = print_table(ctx, v, single, NULL);
+    } else {
+        rc = print_table(ctx, v, json_object_get(reply, "items"), NULL);
+    }
+out:
+    json_decref(single);
+    json_decref(reply);
+    free(job_name);
+    free(job_ns);
+    free(path);
+    return rc;
+}
+
+/* ---- describe ---------------------------------------------------------- */
+
+/* Write text with control characters shown as '?'. */
+static void put_clean(const char *s, FILE *out)
+{
+    for (; *s; s++)
+        fputc(((unsigned char)*s < 0x20 || *s == 0x7F) ? '?' : *s, out);
+}
+
+/* "max_runtime" -> "Max runtime", "id" -> "ID", "created_at" -> "Created". */
+static void pretty_label(const char *key, char *out, size_t size)
+{
+    static const char *const acronyms[][2] = {
+        {"id", "ID"}, {"cpu", "CPU"}, {"gpus", "GPUs"}, {"uuid", "UUID"}, {"gpu_milli", "GPU milli"},
+    };
+    size_t len = strlen(key), i;
+
+    for (i = 0; i < sizeof acronyms / sizeof acronyms[0]; i++)
+        if (strcmp(key, acronyms[i][0]) == 0) {
+            snprintf(out, size, "%s", acronyms[i][1]);
+            return;
+        }
+    if (len > 3 && strcmp(key + len - 3, "_at") == 0)
+        len -= 3;
+    if (len >= size)
+        len = size - 1;
+    for (i = 0; i < len; i++)
+        out[i] = key[i] == '_' ? ' ' : key[i];
+    out[i] = '\0';
+    if (out[0] >= 'a' && out[0] <= 'z')
+        out[0] = (char)(out[0] - 'a' + 'A');
+}
+
+static bool is_scalar(const json_t *v) { return !json_is_object(v) && !json_is_array(v); }
+
+static void describe_value(const json_t *v, unsigned indent, int64_t now, bool timestamp, FILE *out);
+
+/* "Label:" padded to `width`, then the value (inline or on following lines).
+ * dash: the first field of a list item, written "- label:" like YAML. */
+static void describe_field(const char *label_text, const json_t *v, unsigned indent, size_t width, int64_t now,
+                           bool timestamp, bool dash, FILE *out)
+{
+    if (dash)
+        fprintf(out, "%*s- ", (int)indent - 2, "");
+    else
+        fprintf(out, "%*s", (int)indent, "");
+    put_clean(label_text, out);
+    fputc(':', out);
+    if ((json_is_object(v) && json_object_size(v) > 0) || (json_is_array(v) && json_array_size(v) > 0 &&
+                                                           !is_scalar(json_array_get(v, 0)))) {
+        fputc('\n', out);
+        describe_value(v, indent + 2, now, false, out);
+        return;
+    }
+    fprintf(out, "%*s", (int)(width > text_width(label_text) ? width - text_width(label_text) : 0) + 1, "");
+    describe_value(v, indent, now, timestamp, out);
+}
+
+/* Fields of a non-empty object, keys aligned. */
+static void describe_fields(const json_t *obj, unsigned indent, int64_t now, bool dash, FILE *out)
+{
+    const char *key;
+    const json_t *item;
+    size_t width = 0;
+
+    json_object_foreach((json_t *)obj, key, item)
+    if (text_width(key) > width)
+        width = text_width(key);
+    json_object_foreach((json_t *)obj, key, item)
+    {
+        describe_field(key, item, indent, width + 1, now, false, dash, out);
+        dash = false;
+    }
+}
+
+static void describe_value(const json_t *v, unsigned indent, int64_t now, bool timestamp, FILE *out)
+{
+    char buf[64];
+    const json_t *item;
+    size_t i;
+
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        describe_fields(v, indent, now, false, out);
+        return;
+    }
+    if (json_is_array(v) && json_array_size(v) > 0) {
+        if (!is_scalar(json_array_get(v, 0))) {
+            json_array_foreach(v, i, item)
+            {
+                if (json_is_object(item) && json_object_size(item) > 0) {
+                    describe_fields(item, indent + 2, now, true, out);
+                } else if (json_is_array(item) && json_array_size(item) > 0) {
+                    char *compact = json_dumps(item, JSON_COMPACT);
+                    fprintf(out, "%*s- ", (int)indent, "");
+                    put_clean(compact ? compact : "?", out);
+                    fputc('\n', out);
+                    free(compact);
+                } else {
+                    fprintf(out, "%*s- ", (int)indent, "");
+                    describe_value(item, indent, now, false, out);
+                }
+            }
+            return;
+        }
+        /* a list of scalars, e.g. a command line: shell-like, quoted where needed */
+        json_array_foreach(v, i, item)
+        {
+            const char *s = cli_json_text(item, buf, sizeof buf);
+            if (i)
+                fputc(' ', out);
+            if (!s || !s[0] || strpbrk(s, " \t'\"\\$")) {
+                fputc('"', out);
+                put_clean(s ? s : "null", out);
+                fputc('"', out);
+            } else {
+                put_clean(s, out);
+            }
+        }
+        fputc('\n', out);
+        return;
+    }
+    {
+        const char *s = cli_json_text(v, buf, sizeof buf);
+        int64_t t;
+        put_clean(s ? s : "<none>", out);
+        if (s && timestamp && rfc3339_parse(s, &t) == 0 && format_age(now - t, buf, sizeof buf) >= 0)
+            fprintf(out, " (%s ago)", buf);
+        fputc('\n', out);
+    }
+}
+
+/* Identity fields come first, then the status, then the rest of the spec
+ * (as kubectl describe does); unknown fields are shown too, in the
+ * server's order. */
+static const char *const describe_first[] = {"name", "namespace", "id", "kind", "priority", "replicas"};
+
+static bool is_describe_first(const char *key)
+{
+    for (size_t i = 0; i < sizeof describe_first / sizeof describe_first[0]; i++)
+        if (strcmp(key, describe_first[i]) == 0)
+            return true;
+    return false;
+}
+
+/* pass 0: describe_first keys; 1: status fields; 2: the remaining keys. */
+static bool describe_in_pass(int pass, const json_t *obj, const char *key, const json_t *v)
+{
+    if (pass == 1)
+        return true;
+    if (obj && strcmp(key, "status") == 0 && json_is_object(v))
+        return false;
+    return (pass == 0) == is_describe_first(key);
+}
+
+static void describe_object(const json_t *obj, int64_t now, FILE *out)
+{
+    const json_t *status = json_object_get(obj, "status"), *v;
+    const char *key;
+    char text[128];
+    size_t width = 0;
+
+    if (!json_is_object(status))
+        status = NULL;
+    for (int pass = 0; pass < 3; pass++)
+        json_object_foreach((json_t *)(pass == 1 ? status : obj), key, v)
+        {
+            if (!describe_in_pass(pass, obj, key, v))
+                continue;
+            pretty_label(key, text, sizeof text);
+            if (text_width(text) > width)
+                width = text_width(text);
+        }
+    for (int pass = 0; pass < 3; pass++) {
+        /* pass 0 walks describe_first so identity fields keep that order */
+        if (pass == 0) {
+            for (size_t i = 0; i < sizeof describe_first / sizeof describe_first[0]; i++) {
+                v = json_object_get(obj, describe_first[i]);
+                if (!v)
+                    continue;
+                pretty_label(describe_first[i], text, sizeof text);
+                describe_field(text, v, 0, width + 1, now, false, false, out);
+            }
+            continue;
+        }
+        json_object_foreach((json_t *)(pass == 1 ? status : obj), key, v)
+        {
+            size_t len = strlen(key);
+            if (!describe_in_pass(pass, obj, key, v))
+                continue;
+            pretty_label(key, text, sizeof text);
+            describe_field(text, v, 0, width + 1, now, len > 3 && strcmp(key + len - 3, "_at") == 0, false, out);
+        }
+    }
+}
+
+static int print_events(const json_t *events, int64_t now, FILE *out)
+{
+    const char *const headers[] = {"TYPE", "AGE", "MESSAGE"};
+    const json_t *items = json_object_get(events, "items"), *ev;
+    struct table *t = NULL;
+    size_t i;
+    int r;
+
+    if (json_array_size(items) == 0) {
+        fputs("Events:  <none>\n", out);
+        return 0;
+    }
+    r = table_new(3, &t);
+    if (r < 0)
+        return r;
+    r = table_add_row(t, headers);
+    json_array_foreach(items, i, ev)
+    {
+        char age[32];
+        if (r < 0)
+            break;
+        format_age_since(cli_json_str(ev, "time"), now, age, sizeof age);
+        const char *cells[] = {cli_json_str(ev, "type"), age, cli_json_str(ev, "message")};
+        r = table_add_row(t, cells);
+    }
+    if (r == 0) {
+        fputs("Events:\n", out);
+        table_print(t, out, 2);
+    }
+    table_free(t);
+    return r;
+}
+
+static int describe_job(struct cli_ctx *ctx, const char *arg)
+{
+    char *ns = NULL, *name = NULL, *path = NULL, *events_path = NULL;
+    json_t *job = NULL, *events = NULL, *both = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc, events_rc, r;
+
+    rc = cli_resolve_job(ctx, arg, &ns, &name);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    path = cli_job_path(ns, name, "");
+    events_path = cli_job_path(ns, name, "/events");
+    if (!path || !events_path) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    rc = cli_api(ctx, "GET", path, NULL, &job);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    events_rc = cli_api(ctx, "GET", events_path, NULL, &events);
+
+    if (ctx->args->output == CLI_OUT_JSON || ctx->args->output == CLI_OUT_YAML) {
+        if (events_rc != CLI_EXIT_OK) {
+            rc = events_rc;
+            goto out;
+        }
+        both = json_pack("{s:O,s:O}", "job", job, "events", events);
+        rc = both ? cli_print_object(ctx, both) : cli_fail("out of memory");
+        goto out;
+    }
+    describe_object(job, now, stdout);
+    if (events_rc != CLI_EXIT_OK) {
+        fputs("Events:  <unavailable>\n", stdout);
+        rc = events_rc;
+        goto out;
+    }
+    r = print_events(events, now, stdout);
+    if (r < 0)
+        rc = cli_fail("cannot print the events: %s", gpuaas_strerror(r));
+out:
+    json_decref(both);
+    json_decref(events);
+    json_decref(job);
+    free(events_path);
+    free(path);
+    free(name);
+    free(ns);
+    return rc;
+}
+
+int cli_verb_describe(struct cli_ctx *ctx)
+{
+    const struct cli_args *a = ctx->args;
+    const struct view *v;
+    enum cli_resource res;
+    char *path = NULL;
+    json_t *obj = NULL;
+    int rc;
+
+    if (a->npos < 3)
+        return cli_usage_error(ctx, "describe needs a resource and a name, e.g. describe job NAME");
+    if (a->npos > 3)
+        return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
+    res = cli_resource_lookup(a->pos[1]);
+    if (res == CLI_RES_JOB)
+        return describe_job(ctx, a->pos[2]);
+    v = view_lookup(res);
+    if (!v || res == CLI_RES_GPU)
+        return cli_usage_error(ctx, "cannot describe \"%s\"", a->pos[1]);
+
+    /* Other objects have no events: show their fields the same way. */
+    rc = view_path(ctx, v, a->pos[2], &path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    rc = cli_api(ctx, "GET", path, NULL, &obj);
+    if (rc == CLI_EXIT_OK) {
+        if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML)
+            rc = cli_print_object(ctx, obj);
+        else
+            describe_object(obj, (int64_t)time(NULL), stdout);
+    }
+    json_decref(obj);
+    free(path);
+    return rc;
+}

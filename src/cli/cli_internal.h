@@ -1,0 +1,61 @@
+/* Shared between the client's verb files (cli.c, cli_get.c); not a public
+ * interface. */
+#ifndef GPUAAS_CLI_INTERNAL_H
+#define GPUAAS_CLI_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cli/args.h"
+#include "cli/config.h"
+
+/* Process exit codes (docs: INTERFACE.md). */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_REFUSED = 1,     /* the server refused, or a client-side failure */
+    CLI_EXIT_USAGE = 2,       /* bad command line or spec file */
+    CLI_EXIT_UNREACHABLE = 3, /* no HTTP reply from the server */
+};
+
+struct cli_ctx {
+    const struct cli_args *args;
+    const char *verb;      /* canonical verb name, for messages */
+    struct cli_conn conn;  /* resolved before a verb that needs the server runs */
+};
+
+/* Print "error: ..." and a pointer to the verb's help to stderr; returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const struct cli_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print "error: ..." to stderr; returns CLI_EXIT_REFUSED. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One API call. body may be NULL. On CLI_EXIT_OK *ret is the reply's JSON
+ * (owned by the caller; an empty reply gives an empty object). Otherwise the
+ * problem was already printed and the exit code is returned. */
+int cli_api(struct cli_ctx *ctx, const char *method, const char *path_query, const json_t *body, json_t **ret);
+
+/* Print obj in the -o json / -o yaml form. Returns an exit code. */
+int cli_print_object(const struct cli_ctx *ctx, const json_t *obj);
+
+/* Resolve a job argument to (namespace, name): "NS/NAME", -n NS, or, with
+ * neither, a search of every visible job for that name. On CLI_EXIT_OK both
+ * are malloc'd and owned by the caller. */
+int cli_resolve_job(struct cli_ctx *ctx, const char *arg, char **ret_ns, char **ret_name);
+
+/* "/v1/jobs/NAME?namespace=NS" style paths with escaping; suffix may be "".
+ * Returns a malloc'd string or NULL when out of memory. */
+char *cli_job_path(const char *ns, const char *name, const char *suffix);
+
+/* Verb handlers implemented in cli_get.c. */
+int cli_verb_get(struct cli_ctx *ctx);
+int cli_verb_describe(struct cli_ctx *ctx);
+
+/* Small jansson helpers. */
+const json_t *cli_json_at(const json_t *obj, const char *dotted);
+const char *cli_json_str(const json_t *obj, const char *dotted);
+/* Scalar as text ("17", "2.5", "true", the string itself); NULL for
+ * null/missing/containers. buf holds numbers. */
+const char *cli_json_text(const json_t *v, char *buf, size_t size);
+
+#endif

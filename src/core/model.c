@@ -1,0 +1,506 @@
+#include "core/model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpuaas/error.h"
+#include "lib/quantity.h"
+
+/* ---- names of states ------------------------------------------------------ */
+
+static const char *const job_state_names[] = {
+    [JOB_PENDING] = "Pending", [JOB_RUNNING] = "Running", [JOB_SUCCEEDED] = "Succeeded",
+    [JOB_FAILED] = "Failed", [JOB_CANCELLED] = "Cancelled",
+};
+static const char *const node_state_names[] = {
+    [NODE_READY] = "Ready", [NODE_CORDONED] = "Cordoned", [NODE_FAILED] = "Failed",
+};
+
+const char *core_job_state_name(enum job_state state) { return job_state_names[state]; }
+const char *core_node_state_name(enum node_state state) { return node_state_names[state]; }
+
+int core_job_state_from_name(const char *name, enum job_state *ret_state)
+{
+    for (unsigned i = 0; i < sizeof job_state_names / sizeof job_state_names[0]; i++)
+        if (strcmp(job_state_names[i], name) == 0) {
+            *ret_state = (enum job_state)i;
+            return 0;
+        }
+    return GPUAAS_EINVAL;
+}
+
+int core_node_state_from_name(const char *name, enum node_state *ret_state)
+{
+    for (unsigned i = 0; i < sizeof node_state_names / sizeof node_state_names[0]; i++)
+        if (strcmp(node_state_names[i], name) == 0) {
+            *ret_state = (enum node_state)i;
+            return 0;
+        }
+    return GPUAAS_EINVAL;
+}
+
+static bool job_state_final(enum job_state state)
+{
+    return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;
+}
+
+/* Civil date from days since 1970-01-01 (proleptic Gregorian), so that the
+ * core formats times without the C library's time-zone machinery. */
+void core_format_time(int64_t ms, char *out, size_t out_size)
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int millis = (int)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    int64_t sod = secs - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    snprintf(out, out_size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03dZ", (long long)y,
+             (long long)m, (long long)d, (long long)(sod / 3600), (long long)(sod / 60 % 60),
+             (long long)(sod % 60), millis);
+}
+
+/* ---- state ---------------------------------------------------------------- */
+
+int core_state_init(struct core_state *st)
+{
+    memset(st, 0, sizeof *st);
+    hmap_init(&st->namespaces);
+    hmap_init(&st->jobs);
+    hmap_init(&st->nodes);
+    st->next_job_id = 1;
+    return 0;
+}
+
+static void job_free(struct core_job *job)
+{
+    if (!job)
+        return;
+    spec_release(&job->spec);
+    free(job);
+}
+
+void core_state_free(struct core_state *st)
+{
+    if (!st)
+        return;
+    void *value;
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);)
+        free(value);
+    for (size_t it = 0; hmap_next(&st->jobs, &it, NULL, &value);)
+        job_free(value);
+    for (size_t it = 0; hmap_next(&st->nodes, &it, NULL, &value);)
+        free(value);
+    hmap_free(&st->namespaces);
+    hmap_free(&st->jobs);
+    hmap_free(&st->nodes);
+}
+
+static void job_key(char *out, size_t size, const char *ns, const char *name)
+{
+    snprintf(out, size, "%s\x1f%s", ns, name);
+}
+
+const struct core_namespace *core_find_namespace(const struct core_state *st, const char *path)
+{
+    return hmap_get(&st->namespaces, path);
+}
+
+const struct core_job *core_find_job(const struct core_state *st, const char *ns, const char *name)
+{
+    char key[sizeof ((struct core_job *)0)->key];
+    job_key(key, sizeof key, ns, name);
+    return hmap_get(&st->jobs, key);
+}
+
+const struct core_node *core_find_node(const struct core_state *st, const char *name)
+{
+    return hmap_get(&st->nodes, name);
+}
+
+/* ---- replies and effects -------------------------------------------------- */
+
+static int reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
+{
+    reply->err = err;
+    snprintf(reply->field, sizeof reply->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reply->message, sizeof reply->message, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int reply_object(struct core_reply *reply, json_t *object)
+{
+    if (!object)
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory rendering the reply");
+    reply->object = object;
+    reply->err = 0;
+    return 0;
+}
+
+void core_reply_clear(struct core_reply *reply)
+{
+    if (!reply)
+        return;
+    json_decref(reply->object);
+    memset(reply, 0, sizeof *reply);
+}
+
+void core_cmd_clear(struct core_cmd *cmd)
+{
+    if (!cmd)
+        return;
+    spec_release(&cmd->job);
+}
+
+static struct core_effect *effect_add(struct core_effects *fx, enum core_effect_kind kind)
+{
+    /* CORE_EFFECTS_MAX bounds the effects of any one command by design */
+    struct core_effect *e = &fx->items[fx->count++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    return e;
+}
+
+static void effect_event(struct core_effects *fx, const struct core_job *job, int64_t now_ms,
+                         const char *type, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void effect_event(struct core_effects *fx, const struct core_job *job, int64_t now_ms,
+                         const char *type, const char *fmt, ...)
+{
+    struct core_effect *e = effect_add(fx, CORE_EFFECT_EVENT);
+    e->job_id = job->id;
+    e->at_ms = now_ms;
+    snprintf(e->event_type, sizeof e->event_type, "%s", type);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->event_message, sizeof e->event_message, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- namespaces ----------------------------------------------------------- */
+
+static struct core_namespace *namespace_insert(struct core_state *st, const char *path, int depth,
+                                               int64_t created_ms)
+{
+    struct core_namespace *ns = calloc(1, sizeof *ns);
+    if (!ns)
+        return NULL;
+    snprintf(ns->path, sizeof ns->path, "%s", path);
+    ns->depth = depth;
+    ns->created_ms = created_ms;
+    if (hmap_put(&st->namespaces, ns->path, ns) < 0) {
+        free(ns);
+        return NULL;
+    }
+    return ns;
+}
+
+/* The parent path of "a/b/c" is "a/b"; false for a top-level namespace. */
+static bool namespace_parent(const char *path, char *out, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return false;
+    snprintf(out, size, "%.*s", (int)(slash - path), path);
+    return true;
+}
+
+static int apply_namespace_create(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
+                                  struct core_effects *fx, struct core_reply *reply)
+{
+    const char *why;
+    int depth;
+    if (names_check_namespace(cmd->namespace_path, &depth, &why) < 0)
+        return reply_error(reply, GPUAAS_EINVAL, "name", "namespace '%.200s' %s", cmd->namespace_path, why);
+    if (core_find_namespace(st, cmd->namespace_path))
+        return reply_error(reply, GPUAAS_EEXIST, "name", "namespace '%s' already exists",
+                           cmd->namespace_path);
+
+    /* like mkdir -p: create the missing ancestors, outermost first */
+    char paths[NS_DEPTH_MAX][NS_PATH_MAX + 1];
+    int missing = 0;
+    snprintf(paths[0], sizeof paths[0], "%s", cmd->namespace_path);
+    missing = 1;
+    while (missing < depth && namespace_parent(paths[missing - 1], paths[missing], sizeof paths[0]) &&
+           !core_find_namespace(st, paths[missing]))
+        missing++;
+    if (st->namespaces.count + (size_t)missing > CORE_NAMESPACES_MAX)
+        return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d namespaces",
+                           CORE_NAMESPACES_MAX);
+
+    struct core_namespace *created[NS_DEPTH_MAX] = {0};
+    for (int i = missing - 1; i >= 0; i--) {
+        int level = depth - i;
+        created[i] = namespace_insert(st, paths[i], level, now_ms);
+        if (!created[i]) {
+            for (int j = i + 1; j < missing; j++)
+                free(hmap_remove(&st->namespaces, paths[j]));
+            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        }
+    }
+    /* count children only once every insert succeeded */
+    for (int i = missing - 1; i >= 0; i--) {
+        char parent[NS_PATH_MAX + 1];
+        if (namespace_parent(paths[i], parent, sizeof parent))
+            ((struct core_namespace *)hmap_get(&st->namespaces, parent))->children++;
+        effect_add(fx, CORE_EFFECT_NAMESPACE_PUT)->ns = created[i];
+    }
+    return reply_object(reply, core_render_namespace(created[0]));
+}
+
+static int apply_namespace_delete(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                                  struct core_reply *reply)
+{
+    struct core_namespace *ns = hmap_get(&st->namespaces, cmd->namespace_path);
+    if (!ns)
+        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found",
+                           cmd->namespace_path);
+    if (ns->children)
+        return reply_error(reply, GPUAAS_ECONFLICT, NULL,
+                           "namespace '%s' has %u child namespace(s); delete them first", ns->path,
+                           ns->children);
+    if (ns->jobs)
+        return reply_error(reply, GPUAAS_ECONFLICT, NULL, "namespace '%s' still has %u job(s); delete them first",
+                           ns->path, ns->jobs);
+    json_t *rendered = core_render_namespace(ns);
+    if (!rendered)
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    char parent[NS_PATH_MAX + 1];
+    if (namespace_parent(ns->path, parent, sizeof parent))
+        ((struct core_namespace *)hmap_get(&st->namespaces, parent))->children--;
+    struct core_effect *e = effect_add(fx, CORE_EFFECT_NAMESPACE_DELETE);
+    snprintf(e->path, sizeof e->path, "%s", ns->path);
+    free(hmap_remove(&st->namespaces, cmd->namespace_path));
+    return reply_object(reply, rendered);
+}
+
+int core_restore_namespace(struct core_state *st, const char *path, int64_t created_ms)
+{
+    int depth;
+    if (names_check_namespace(path, &depth, NULL) < 0)
+        return GPUAAS_EINVAL;
+    if (core_find_namespace(st, path))
+        return GPUAAS_EEXIST;
+    if (!namespace_insert(st, path, depth, created_ms))
+        return GPUAAS_ENOMEM;
+    return 0;
+}
+
+/* Child counts are derived, so they are recomputed after a restore. */
+void core_restore_finish(struct core_state *st)
+{
+    void *value;
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+        struct core_namespace *ns = value;
+        ns->children = 0;
+    }
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+        char parent[NS_PATH_MAX + 1];
+        struct core_namespace *ns = value, *up;
+        if (namespace_parent(ns->path, parent, sizeof parent) && (up = hmap_get(&st->namespaces, parent)))
+            up->children++;
+    }
+}
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+static int apply_job_submit(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
+                            struct core_effects *fx, struct core_reply *reply)
+{
+    struct job_spec *spec = &cmd->job;
+    struct core_namespace *ns = hmap_get(&st->namespaces, spec->namespace_path);
+    if (!ns)
+        return reply_error(reply, GPUAAS_ENOTFOUND, "namespace", "namespace '%s' not found",
+                           spec->namespace_path);
+    if (core_find_job(st, spec->namespace_path, spec->name))
+        return reply_error(reply, GPUAAS_EEXIST, "name", "job '%s' already exists in namespace '%s'",
+                           spec->name, spec->namespace_path);
+    if (st->jobs.count >= CORE_JOBS_MAX)
+        return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d jobs; "
+                           "delete finished jobs", CORE_JOBS_MAX);
+
+    struct core_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    job->id = st->next_job_id;
+    job_key(job->key, sizeof job->key, spec->namespace_path, spec->name);
+    job->state = JOB_PENDING;
+    snprintf(job->reason, sizeof job->reason, "waiting for placement");
+    job->created_ms = job->updated_ms = now_ms;
+    json_t *rendered = NULL;
+    job->spec = *spec; /* take the spec, document included */
+    if (hmap_put(&st->jobs, job->key, job) < 0 || !(rendered = core_render_job(job))) {
+        hmap_remove(&st->jobs, job->key);
+        job->spec.document = NULL; /* still the command's */
+        free(job);
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    }
+    spec->document = NULL;
+    st->next_job_id++;
+    ns->jobs++;
+    effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    effect_event(fx, job, now_ms, "Submitted", "job submitted: %d replica(s)", job->spec.replicas);
+    return reply_object(reply, rendered);
+}
+
+static struct core_job *job_lookup(struct core_state *st, const struct core_cmd *cmd)
+{
+    char key[sizeof ((struct core_job *)0)->key];
+    job_key(key, sizeof key, cmd->namespace_path, cmd->name);
+    return hmap_get(&st->jobs, key);
+}
+
+static void job_finish(struct core_job *job, enum job_state state, const char *reason, int64_t now_ms)
+{
+    job->state = state;
+    snprintf(job->reason, sizeof job->reason, "%s", reason);
+    job->updated_ms = job->finished_ms = now_ms;
+}
+
+static int apply_job_cancel(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
+                            struct core_effects *fx, struct core_reply *reply)
+{
+    struct core_job *job = job_lookup(st, cmd);
+    if (!job)
+        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
+                           cmd->namespace_path);
+    if (job_state_final(job->state))
+        return reply_error(reply, GPUAAS_ECONFLICT, NULL, "job '%s' already finished (%s)",
+                           cmd->name, core_job_state_name(job->state));
+    json_t *rendered;
+    enum job_state old_state = job->state;
+    struct core_job saved = *job;
+    job_finish(job, JOB_CANCELLED, "cancelled by request", now_ms);
+    if (!(rendered = core_render_job(job))) {
+        *job = saved;
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    }
+    effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    effect_event(fx, job, now_ms, "Cancelled", "cancelled by request while %s",
+                 core_job_state_name(old_state));
+    return reply_object(reply, rendered);
+}
+
+static int apply_job_delete(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
+                            struct core_effects *fx, struct core_reply *reply)
+{
+    struct core_job *job = job_lookup(st, cmd);
+    if (!job)
+        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
+                           cmd->namespace_path);
+    /* an active job is cancelled first, so it releases what it holds */
+    if (!job_state_final(job->state))
+        job_finish(job, JOB_CANCELLED, "cancelled: job deleted", now_ms);
+    json_t *rendered = core_render_job(job);
+    if (!rendered)
+        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    struct core_namespace *ns = hmap_get(&st->namespaces, job->spec.namespace_path);
+    if (ns)
+        ns->jobs--;
+    struct core_effect *e = effect_add(fx, CORE_EFFECT_JOB_DELETE);
+    e->job_id = job->id;
+    hmap_remove(&st->jobs, job->key);
+    job_free(job);
+    return reply_object(reply, rendered);
+}
+
+int core_restore_job(struct core_state *st, const struct core_job *src)
+{
+    struct core_job *job = malloc(sizeof *job);
+    if (!job) {
+        json_decref(src->spec.document);
+        return GPUAAS_ENOMEM;
+    }
+    *job = *src;
+    job_key(job->key, sizeof job->key, job->spec.namespace_path, job->spec.name);
+    struct core_namespace *ns = hmap_get(&st->namespaces, job->spec.namespace_path);
+    int r = 0;
+    if (!ns)
+        r = GPUAAS_ENOTFOUND;
+    else if (hmap_get(&st->jobs, job->key))
+        r = GPUAAS_EEXIST;
+    else if (hmap_put(&st->jobs, job->key, job) < 0)
+        r = GPUAAS_ENOMEM;
+    if (r < 0) {
+        job_free(job);
+        return r;
+    }
+    ns->jobs++;
+    if (job->id >= st->next_job_id)
+        st->next_job_id = job->id + 1;
+    return 0;
+}
+
+/* ---- nodes ---------------------------------------------------------------- */
+
+static int apply_node_put(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
+                          struct core_effects *fx, struct core_reply *reply)
+{
+    struct core_node *node = hmap_get(&st->nodes, cmd->node.name);
+    if (!node) {
+        if (st->nodes.count >= CORE_NODES_MAX)
+            return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d nodes",
+                               CORE_NODES_MAX);
+        node = malloc(sizeof *node);
+        if (!node)
+            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        *node = cmd->node;
+        if (hmap_put(&st->nodes, node->name, node) < 0) {
+            free(node);
+            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        }
+    } else {
+        *node = cmd->node;
+    }
+    node->updated_ms = now_ms;
+    effect_add(fx, CORE_EFFECT_NODE_PUT)->node = node;
+    return reply_object(reply, core_render_node(node));
+}
+
+int core_restore_node(struct core_state *st, const struct core_node *src)
+{
+    if (core_find_node(st, src->name))
+        return GPUAAS_EEXIST;
+    struct core_node *node = malloc(sizeof *node);
+    if (!node)
+        return GPUAAS_ENOMEM;
+    *node = *src;
+    if (hmap_put(&st->nodes, node->name, node) < 0) {
+        free(node);
+        return GPUAAS_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+               struct core_reply *reply)
+{
+    memset(reply, 0, sizeof *reply);
+    fx->count = 0;
+    switch (cmd->kind) {
+    case CORE_CMD_NAMESPACE_CREATE: return apply_namespace_create(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_NAMESPACE_DELETE: return apply_namespace_delete(st, cmd, fx, reply);
+    case CORE_CMD_JOB_SUBMIT: return apply_job_submit(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_JOB_CANCEL: return apply_job_cancel(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_JOB_DELETE: return apply_job_delete(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_NODE_PUT: return apply_node_put(st, cmd, now_ms, fx, reply);
+    }
+    return reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
+}

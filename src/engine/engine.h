@@ -1,0 +1,60 @@
+/* The engine: the one thread that owns the core state and the store.
+ *
+ * API threads never touch the state. They hand requests to the engine and
+ * are called back once the answer is durable. The engine takes every request
+ * queued since its last turn, applies the commands in order, writes their
+ * effects in one transaction and commits (one fsync for the whole batch:
+ * group commit), then runs the queued reads and calls every request back. */
+#ifndef GPUAAS_ENGINE_H
+#define GPUAAS_ENGINE_H
+
+#include <stdint.h>
+
+#include "core/model.h"
+#include "store/store.h"
+
+#define ENGINE_QUEUE_MAX 65536
+
+struct engine;
+struct engine_request;
+
+/* A read, run in the engine thread after the batch's commit. It fills
+ * reply (object or error). It may use the store (e.g. job events). */
+typedef void (*engine_query_fn)(const struct core_state *st, struct store *store, const struct store_ops *ops,
+                                void *arg, struct core_reply *reply);
+/* Called in the engine thread when the request is answered; must not block. */
+typedef void (*engine_done_fn)(struct engine_request *req);
+
+struct engine_request {
+    /* in: a command, or a query when query is non-NULL */
+    struct core_cmd cmd;
+    engine_query_fn query;
+    void *query_arg;
+    engine_done_fn done;
+    void *done_arg;
+    /* out */
+    struct core_reply reply;
+    /* engine's */
+    struct engine_request *next;
+};
+
+struct engine_stats {
+    uint64_t batches;
+    uint64_t commands;
+    uint64_t max_batch;
+};
+
+/* Starts the engine thread over a loaded state and an open store (both stay
+ * the caller's; they must outlive engine_stop). clock_ms gives wall time. */
+int engine_start(struct core_state *st, struct store *store, const struct store_ops *ops,
+                 int64_t (*clock_ms)(void), struct engine **ret_engine);
+/* Queues a request; req->done is called later from the engine thread.
+ * Returns 0, GPUAAS_EUNAVAIL when stopping, GPUAAS_ELIMIT when the queue is full. */
+int engine_submit(struct engine *engine, struct engine_request *req);
+/* Queues a request and waits for its answer (for the server's own setup). */
+int engine_call(struct engine *engine, struct engine_request *req);
+/* Answers everything queued, then stops the thread and frees the engine. */
+void engine_stop(struct engine *engine);
+void engine_get_stats(struct engine *engine, struct engine_stats *ret_stats);
+
+#endif

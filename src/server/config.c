@@ -1,0 +1,241 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "gpuaas/error.h"
+#include "lib/quantity.h"
+#include "lib/yamljson.h"
+
+/* The default: the local host plus simulated nodes, a small spot/on-demand
+ * cluster of three GPU models, one GPU split into MIG slices. */
+const char config_default_yaml[] =
+    "listen: 127.0.0.1:8080\n"
+    "data: ./var\n"
+    "nodes:\n"
+    "  - name: local\n"
+    "    cpu: 48\n"
+    "    memory: 192Gi\n"
+    "    labels:\n"
+    "      gpuaas.io/instance-type: g5.12xlarge\n"
+    "      gpuaas.io/capacity-type: on-demand\n"
+    "      gpuaas.io/node-group: g5-on-demand\n"
+    "      gpuaas.io/zone: local-a\n"
+    "    gpus:\n"
+    "      - {model: A10G, memory: 24Gi, count: 3}\n"
+    "      - {model: A10G, memory: 24Gi, mig: [1g.6gb, 1g.6gb, 2g.12gb]}\n"
+    "  - name: sim-g4dn-spot-1\n"
+    "    cpu: 4\n"
+    "    memory: 16Gi\n"
+    "    labels:\n"
+    "      gpuaas.io/instance-type: g4dn.xlarge\n"
+    "      gpuaas.io/capacity-type: spot\n"
+    "      gpuaas.io/node-group: g4dn-spot\n"
+    "      gpuaas.io/zone: local-b\n"
+    "    gpus:\n"
+    "      - {model: T4, memory: 16Gi, count: 1}\n"
+    "  - name: sim-p4d-1\n"
+    "    cpu: 96\n"
+    "    memory: 1152Gi\n"
+    "    labels:\n"
+    "      gpuaas.io/instance-type: p4d.24xlarge\n"
+    "      gpuaas.io/capacity-type: on-demand\n"
+    "      gpuaas.io/node-group: p4d-on-demand\n"
+    "      gpuaas.io/zone: local-a\n"
+    "    gpus:\n"
+    "      - {model: A100, memory: 40Gi, count: 7}\n"
+    "      - {model: A100, memory: 40Gi, mig: [3g.20gb, 2g.10gb, 1g.5gb, 1g.5gb]}\n";
+
+static uint64_t fnv1a(const char *s, uint64_t seed)
+{
+    uint64_t h = seed;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Stable UUIDs for simulated devices, so they survive restarts unchanged. */
+static void sim_uuid(char *out, size_t size, const char *prefix, const char *node, unsigned gpu, int mig)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s/%u/%d", node, gpu, mig);
+    uint64_t a = fnv1a(key, 1469598103934665603ULL), b = fnv1a(key, 0x9e3779b97f4a7c15ULL);
+    snprintf(out, size, "%s-%08x-%04x-%04x-%04x-%012llx", prefix, (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
+             (unsigned)a & 0xffff, (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+static int fail(char *err, size_t err_size, const char *where, const char *what)
+{
+    snprintf(err, err_size, "%s: %s", where, what);
+    return GPUAAS_EINVAL;
+}
+
+/* Quantities may be written as numbers or strings in YAML. */
+static const char *quantity_text(const json_t *v, char *buf, size_t size)
+{
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    return NULL;
+}
+
+/* One config node ({name, cpu, memory, labels, gpus: [{model, memory,
+ * count | mig}]}) into the API's Node JSON. */
+static int expand_node(const json_t *in, size_t node_index, json_t **ret_node, char *err, size_t err_size)
+{
+    char where[96], buf[2][32];
+    snprintf(where, sizeof where, "nodes[%zu]", node_index);
+    const char *name = NULL;
+    json_t *cpu = NULL, *memory = NULL, *labels = NULL, *gpus = NULL;
+    json_error_t jerr;
+    if (json_unpack_ex((json_t *)in, &jerr, JSON_STRICT, "{s:s,s?o,s?o,s?o,s?o}", "name", &name, "cpu", &cpu,
+                       "memory", &memory, "labels", &labels, "gpus", &gpus) < 0)
+        return fail(err, err_size, where, jerr.text);
+    const char *cpu_text = cpu ? quantity_text(cpu, buf[0], sizeof buf[0]) : "0";
+    const char *mem_text = memory ? quantity_text(memory, buf[1], sizeof buf[1]) : "0";
+    if (!cpu_text || !mem_text)
+        return fail(err, err_size, where, "cpu and memory must be quantities like 48 and 192Gi");
+    json_t *node = json_pack("{s:s,s:s,s:s,s:s,s:o,s:[]}", "name", name, "state", "Ready", "cpu", cpu_text, "memory",
+                             mem_text, "labels", labels ? json_deep_copy(labels) : json_object(), "gpus");
+    if (!node)
+        return GPUAAS_ENOMEM;
+    if (gpus && !json_is_array(gpus)) {
+        json_decref(node);
+        return fail(err, err_size, where, "gpus must be a list");
+    }
+    json_t *out_gpus = json_object_get(node, "gpus");
+    const char *first_model = NULL;
+    unsigned index = 0;
+    for (size_t g = 0; gpus && g < json_array_size(gpus); g++) {
+        const char *model = NULL;
+        json_t *gmem = NULL, *mig = NULL;
+        json_int_t count = 1;
+        char gwhere[128];
+        snprintf(gwhere, sizeof gwhere, "%s.gpus[%zu]", where, g);
+        if (json_unpack_ex(json_array_get(gpus, g), &jerr, JSON_STRICT, "{s:s,s:o,s?I,s?o}", "model", &model,
+                           "memory", &gmem, "count", &count, "mig", &mig) < 0 ||
+            count < 1 || count > CORE_NODE_GPUS_MAX || (mig && (!json_is_array(mig) || count != 1))) {
+            json_decref(node);
+            return fail(err, err_size, gwhere,
+                        "expected {model, memory, count} or {model, memory, mig: [profiles]} (count 1..16)");
+        }
+        const char *gmem_text = quantity_text(gmem, buf[0], sizeof buf[0]);
+        if (!first_model)
+            first_model = model;
+        for (json_int_t c = 0; c < count; c++, index++) {
+            char uuid[64];
+            sim_uuid(uuid, sizeof uuid, "GPU", name, index, -1);
+            json_t *migs = json_array();
+            for (size_t m = 0; mig && m < json_array_size(mig); m++) {
+                char mig_uuid[64];
+                sim_uuid(mig_uuid, sizeof mig_uuid, "MIG", name, index, (int)m);
+                json_array_append_new(migs, json_pack("{s:O,s:s}", "profile", json_array_get(mig, m), "uuid",
+                                                      mig_uuid));
+            }
+            json_array_append_new(out_gpus, json_pack("{s:I,s:s,s:s,s:s,s:b,s:o}", "index", (json_int_t)index,
+                                                      "uuid", uuid, "model", model, "memory",
+                                                      gmem_text ? gmem_text : "?", "mig_mode", mig != NULL,
+                                                      "mig_devices", migs));
+        }
+    }
+    json_t *out_labels = json_object_get(node, "labels");
+    if (first_model && !json_object_get(out_labels, "gpuaas.io/gpu-model"))
+        json_object_set_new(out_labels, "gpuaas.io/gpu-model", json_string(first_model));
+    /* validate through the core's own parser, so config and store agree */
+    struct core_node *check = malloc(sizeof *check);
+    char why[256];
+    int r = check ? core_node_from_json(node, check, why, sizeof why) : GPUAAS_ENOMEM;
+    free(check);
+    if (r < 0) {
+        json_decref(node);
+        return r == GPUAAS_ENOMEM ? r : fail(err, err_size, where, why);
+    }
+    *ret_node = node;
+    return 0;
+}
+
+int config_parse(const char *text, size_t len, struct server_config *cfg, char *err, size_t err_size)
+{
+    struct yamljson_error yerr = {0};
+    json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
+    const char *listen = "127.0.0.1:8080", *data = "./var";
+    json_error_t jerr;
+    int r;
+    memset(cfg, 0, sizeof *cfg);
+    if ((r = yamljson_parse(text, len, &doc, &yerr)) < 0) {
+        snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
+        return r;
+    }
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?o}", "listen", &listen, "data", &data, "nodes",
+                       &nodes) < 0) {
+        r = fail(err, err_size, "config", jerr.text);
+        goto out;
+    }
+    if (strlen(listen) >= sizeof cfg->listen || strlen(data) >= sizeof cfg->data_dir || !*data) {
+        r = fail(err, err_size, "config", "listen or data is too long or empty");
+        goto out;
+    }
+    if (nodes && (!json_is_array(nodes) || json_array_size(nodes) > CONFIG_NODES_MAX)) {
+        r = fail(err, err_size, "nodes", "must be a list of at most 1000 nodes");
+        goto out;
+    }
+    out_nodes = json_array();
+    for (size_t i = 0; nodes && i < json_array_size(nodes); i++) {
+        json_t *node;
+        if ((r = expand_node(json_array_get(nodes, i), i, &node, err, err_size)) < 0)
+            goto out;
+        json_array_append_new(out_nodes, node);
+    }
+    snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", data);
+    cfg->nodes = out_nodes;
+    out_nodes = NULL;
+    r = 0;
+out:
+    json_decref(out_nodes);
+    json_decref(doc);
+    return r;
+}
+
+int config_load_file(const char *path, struct server_config *cfg, char *err, size_t err_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "cannot open %s: %s", path, strerror(errno));
+        return GPUAAS_EIO;
+    }
+    char *text = malloc(CONFIG_FILE_MAX + 1);
+    size_t len = text ? fread(text, 1, CONFIG_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    int r;
+    if (!text)
+        r = GPUAAS_ENOMEM;
+    else if (len > CONFIG_FILE_MAX) {
+        snprintf(err, err_size, "%s is larger than %d bytes", path, CONFIG_FILE_MAX);
+        r = GPUAAS_ETOOBIG;
+    } else {
+        char inner[512];
+        r = config_parse(text, len, cfg, inner, sizeof inner);
+        if (r < 0)
+            snprintf(err, err_size, "%s: %s", path, inner);
+    }
+    free(text);
+    return r;
+}
+
+void config_release(struct server_config *cfg)
+{
+    if (!cfg)
+        return;
+    json_decref(cfg->nodes);
+    cfg->nodes = NULL;
+}

@@ -1,0 +1,26 @@
+/* Server configuration: YAML, with an embedded default that describes a
+ * small simulated cluster, so `gpuaas server` works with no file at all. */
+#ifndef GPUAAS_SERVER_CONFIG_H
+#define GPUAAS_SERVER_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+#define CONFIG_NODES_MAX 1000
+
+struct server_config {
+    char listen[128];
+    char data_dir[4096];
+    json_t *nodes; /* array of Node JSON objects (the API's shape), owned */
+};
+
+extern const char config_default_yaml[];
+
+/* Parses YAML text into *cfg. err gets "nodes[1].gpus[0]: ..." on failure. */
+int config_parse(const char *text, size_t len, struct server_config *cfg, char *err, size_t err_size);
+/* Reads and parses a file (at most CONFIG_FILE_MAX bytes). */
+int config_load_file(const char *path, struct server_config *cfg, char *err, size_t err_size);
+void config_release(struct server_config *cfg);
+
+#endif

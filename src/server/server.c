@@ -1,0 +1,254 @@
+/* `gpuaas server`: open the store, rebuild the state, start the engine and
+ * the API, and wait for SIGTERM/SIGINT to shut down cleanly. */
+#include "server/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/auth.h"
+#include "core/model.h"
+#include "engine/engine.h"
+#include "gpuaas/error.h"
+#include "lib/clock.h"
+#include "server/config.h"
+#include "store/store.h"
+
+static const char server_usage[] =
+    "usage: gpuaas server [--config FILE] [--listen ADDR:PORT] [--data DIR]\n"
+    "\n"
+    "Runs the gpuaas control plane.\n"
+    "  --config FILE       YAML configuration (default: the embedded one, a small\n"
+    "                      simulated cluster; see `gpuaas server --print-config`)\n"
+    "  --listen ADDR:PORT  address of the HTTP API (default 127.0.0.1:8080)\n"
+    "  --data DIR          data directory: store and admin token (default ./var)\n"
+    "  --print-config      print the embedded default configuration and exit\n";
+
+/* mkdir -p with mode 0700 for the last component. */
+static int make_data_dir(const char *path, char *err, size_t err_size)
+{
+    char buf[PATH_MAX];
+    if (strlen(path) >= sizeof buf) {
+        snprintf(err, err_size, "data directory path is too long");
+        return GPUAAS_EINVAL;
+    }
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            goto fail;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, err_size, "cannot create data directory %s: %s", buf, strerror(errno));
+    return GPUAAS_EIO;
+}
+
+/* Writes the file durably: temp file, fsync, rename, fsync of the directory. */
+static int write_secret_file(const char *dir, const char *name, const char *text, char *err, size_t err_size)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto fail;
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+        close(fd);
+        goto fail;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0)
+        goto fail;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+fail:
+    snprintf(err, err_size, "cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return GPUAAS_EIO;
+}
+
+struct token_load {
+    struct auth *auth;
+    int count;
+    int failed;
+};
+
+static int load_one_token(const struct store_token *token, void *arg)
+{
+    struct token_load *tl = arg;
+    if (auth_add(tl->auth, token) < 0) {
+        tl->failed = 1;
+        return 1;
+    }
+    tl->count++;
+    return 0;
+}
+
+/* Loads the stored tokens; on the very first start makes the admin token.
+ * The file is written before the hash is stored: a crash in between leaves
+ * no token stored, so the next start simply makes a new one. */
+static int setup_tokens(struct store *store, const struct store_ops *ops, struct auth *auth, const char *data_dir,
+                        char *err, size_t err_size)
+{
+    struct token_load tl = {.auth = auth};
+    int r = ops->token_each(store, load_one_token, &tl);
+    if (r < 0 || tl.failed) {
+        snprintf(err, err_size, "cannot load tokens");
+        return r < 0 ? r : GPUAAS_ENOMEM;
+    }
+    if (tl.count > 0)
+        return 0;
+    char secret[AUTH_TOKEN_TEXT_MAX];
+    struct store_token token = {.created_ms = clock_now_ms()};
+    snprintf(token.name, sizeof token.name, "admin");
+    snprintf(token.role, sizeof token.role, "%s", AUTH_ROLE_PLATFORM_ADMIN);
+    if ((r = auth_generate(secret, sizeof secret, token.hash)) < 0 ||
+        (r = write_secret_file(data_dir, "admin.token", secret, err, err_size)) < 0)
+        return r;
+    memset(secret, 0, sizeof secret);
+    if ((r = ops->begin(store)) < 0 || (r = ops->token_insert(store, &token, &token.id)) < 0 ||
+        (r = ops->commit(store)) < 0) {
+        snprintf(err, err_size, "cannot store the admin token: %s", gpuaas_strerror(r));
+        return r;
+    }
+    fprintf(stderr, "gpuaas: created platform-admin token in %s/admin.token (mode 0600)\n", data_dir);
+    return auth_add(auth, &token);
+}
+
+/* Registers the configured nodes through the engine, so they are stored. */
+static int register_nodes(struct engine *engine, const json_t *nodes, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        struct engine_request *req = calloc(1, sizeof *req);
+        if (!req)
+            return GPUAAS_ENOMEM;
+        req->cmd.kind = CORE_CMD_NODE_PUT;
+        int r = core_node_from_json(json_array_get(nodes, i), &req->cmd.node, err, err_size);
+        if (r == 0)
+            r = engine_call(engine, req);
+        if (r < 0 && req->reply.err)
+            snprintf(err, err_size, "node %zu: %s", i, req->reply.message);
+        core_reply_clear(&req->reply);
+        free(req);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int server_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},   {"print-config", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *listen_arg = NULL, *data_arg = NULL;
+    int opt;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:l:d:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen_arg = optarg; break;
+        case 'd': data_arg = optarg; break;
+        case 'p': fputs(config_default_yaml, stdout); return 0;
+        case 'h': fputs(server_usage, stdout); return 0;
+        default: fputs(server_usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gpuaas server: unexpected argument '%s'\n%s", argv[optind], server_usage);
+        return 2;
+    }
+
+    char err[1024] = "";
+    int exit_code = 1, r;
+    struct server_config cfg = {0};
+    struct store *store = NULL;
+    const struct store_ops *ops = &store_sqlite_ops;
+    struct core_state st;
+    struct auth *auth = NULL;
+    struct engine *engine = NULL;
+    struct api_server *api = NULL;
+    core_state_init(&st);
+
+    r = config_path ? config_load_file(config_path, &cfg, err, sizeof err)
+                    : config_parse(config_default_yaml, strlen(config_default_yaml), &cfg, err, sizeof err);
+    if (r < 0) {
+        fprintf(stderr, "gpuaas server: config: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
+    if (listen_arg)
+        snprintf(cfg.listen, sizeof cfg.listen, "%s", listen_arg);
+    if (data_arg)
+        snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data_arg);
+
+    /* every thread inherits this mask; the main thread takes the signals */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char db_path[PATH_MAX];
+    snprintf(db_path, sizeof db_path, "%s/gpuaas.db", cfg.data_dir);
+    if ((r = make_data_dir(cfg.data_dir, err, sizeof err)) < 0 ||
+        (r = ops->open(db_path, &store, err, sizeof err)) < 0 ||
+        (r = ops->load(store, &st, err, sizeof err)) < 0 || (r = auth_create(&auth)) < 0 ||
+        (r = setup_tokens(store, ops, auth, cfg.data_dir, err, sizeof err)) < 0) {
+        fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
+        goto out;
+    }
+    size_t restored_jobs = st.jobs.count, restored_namespaces = st.namespaces.count;
+    if ((r = engine_start(&st, store, ops, clock_now_ms, &engine)) < 0 ||
+        (r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0) {
+        fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
+        goto out;
+    }
+    struct api_config api_cfg = {.listen = cfg.listen};
+    if ((r = api_start(&api_cfg, engine, auth, clock_now_ms, &api, err, sizeof err)) < 0) {
+        fprintf(stderr, "gpuaas server: %s\n", err);
+        goto out;
+    }
+    fprintf(stderr,
+            "gpuaas: serving on http://%.*s:%u  (store %s, %zu namespaces, %zu jobs, %zu nodes)\n"
+            "gpuaas: admin token: %s/admin.token\n",
+            (int)(strrchr(cfg.listen, ':') - cfg.listen), cfg.listen, api_port(api), db_path, restored_namespaces,
+            restored_jobs, st.nodes.count, cfg.data_dir);
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    fprintf(stderr, "gpuaas: %s received, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+out:
+    api_quiesce(api);
+    engine_stop(engine); /* answers everything queued */
+    api_stop(api);
+    if (store)
+        ops->close(store);
+    auth_free(auth);
+    core_state_free(&st);
+    config_release(&cfg);
+    return exit_code;
+}

@@ -1,0 +1,49 @@
+/* The store: where every acknowledged change lives. A table of functions
+ * (SQLite now, PostgreSQL later); the engine is the only caller, from its
+ * own thread, so implementations need no locking of their own. */
+#ifndef GPUAAS_STORE_H
+#define GPUAAS_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "core/model.h"
+
+struct store;
+
+struct store_token {
+    int64_t id;
+    char name[64];
+    unsigned char hash[32]; /* BLAKE2b-256 of the secret */
+    char role[32];
+    int64_t created_ms;
+    int64_t expires_ms; /* 0: never */
+    int revoked;
+};
+
+struct store_ops {
+    const char *name;
+    /* Opens (creating and migrating as needed). err gets a human message. */
+    int (*open)(const char *location, struct store **ret_store, char *err, size_t err_size);
+    void (*close)(struct store *store);
+    int (*schema_version)(struct store *store);
+    /* Rebuilds the core state from what is stored. */
+    int (*load)(struct store *store, struct core_state *st, char *err, size_t err_size);
+    /* A batch: begin, any number of effects, commit (durable on return). */
+    int (*begin)(struct store *store);
+    int (*apply)(struct store *store, const struct core_effect *effect);
+    int (*commit)(struct store *store);
+    int (*rollback)(struct store *store);
+    /* Job events, oldest first, at most `limit`: new {"items":[...],"count":N}. */
+    int (*job_events)(struct store *store, uint64_t job_id, int limit, json_t **ret_list);
+    /* API tokens. */
+    int (*token_insert)(struct store *store, const struct store_token *token, int64_t *ret_id);
+    /* Calls fn for every token; stops early if fn returns non-zero. */
+    int (*token_each)(struct store *store, int (*fn)(const struct store_token *token, void *arg), void *arg);
+    /* PRAGMA integrity_check (or the backend's equivalent): 0 if sound. */
+    int (*check)(struct store *store, char *err, size_t err_size);
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+#endif
