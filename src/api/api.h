@@ -11,7 +11,12 @@
 
 #define API_BODY_MAX (1024 * 1024)
 
+/* Where a pod's log file is (the executor knows). */
+typedef int (*api_log_path_fn)(void *arg, uint64_t pod_id, char *out, size_t out_size);
+
 struct api_config {
+    api_log_path_fn log_path;
+    void *log_path_arg;
     const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
     unsigned threads;    /* polling threads; 0: one per CPU */
     size_t body_max;     /* 0: API_BODY_MAX */
@@ -23,6 +28,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
               struct api_server **ret_server, char *err, size_t err_size);
 /* The port actually bound (useful with port 0). */
 unsigned api_port(const struct api_server *server);
+int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size);
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

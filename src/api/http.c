@@ -32,6 +32,8 @@ struct api_server {
     int64_t (*clock_ms)(void);
     size_t body_max;
     unsigned port;
+    api_log_path_fn log_path;
+    void *log_path_arg;
     atomic_bool ready;
 };
 
@@ -147,8 +149,26 @@ static const struct api_route *route_find(const char *method, const char *path, 
 
 /* ---- responses ------------------------------------------------------------- */
 
+static enum MHD_Result send_raw(struct api_request *req)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(req->raw_len, req->raw_text, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    req->raw_text = NULL; /* MHD owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    for (int i = 0; i < 2; i++)
+        if (req->raw_headers[i][0][0])
+            MHD_add_response_header(resp, req->raw_headers[i][0], req->raw_headers[i][1]);
+    enum MHD_Result ret = MHD_queue_response(req->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result send_answer(struct api_request *req)
 {
+    if (req->raw_text && req->status == 200)
+        return send_raw(req);
     char *text = req->answer ? json_dumps(req->answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     size_t len = text ? strlen(text) : 0;
     if (text) {
@@ -193,7 +213,9 @@ static void on_engine_done(struct engine_request *ereq)
 {
     struct api_request *req = ereq->done_arg;
     struct core_reply *reply = &ereq->reply;
-    if (reply->err == 0) {
+    if (reply->err == 0 && req->raw_text) {
+        req->status = 200;
+    } else if (reply->err == 0) {
         api_answer(req, status_for_success(req), reply->object);
         reply->object = NULL;
     } else {
@@ -321,6 +343,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     json_decref(req->answer);
+    free(req->raw_text);
     core_reply_clear(&req->ereq.reply);
     core_cmd_clear(&req->ereq.cmd);
     free(req->body);
@@ -380,6 +403,8 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->auth = auth;
     server->clock_ms = clock_ms;
     server->body_max = cfg->body_max ? cfg->body_max : API_BODY_MAX;
+    server->log_path = cfg->log_path;
+    server->log_path_arg = cfg->log_path_arg;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cpus > 0 ? cpus : 1);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
@@ -404,6 +429,13 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
 }
 
 unsigned api_port(const struct api_server *server) { return server->port; }
+
+int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size)
+{
+    if (!server->log_path)
+        return GPUAAS_ENOTFOUND;
+    return server->log_path(server->log_path_arg, pod_id, out, out_size);
+}
 
 void api_quiesce(struct api_server *server)
 {

@@ -50,6 +50,9 @@ struct api_request {
     /* the answer */
     unsigned status;
     json_t *answer;
+    char *raw_text;          /* plain-text answer (logs) instead of JSON */
+    size_t raw_len;
+    char raw_headers[2][2][64];
     struct engine_request ereq;
 };
 

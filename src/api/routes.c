@@ -117,6 +117,76 @@ static void q_node_get(const struct core_state *st, struct store *store, const s
     reply_json(reply, core_render_node(node));
 }
 
+static void q_pod_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                       struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    reply_json(reply, core_list_pods(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name));
+}
+
+static void q_gpu_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                       struct core_reply *reply)
+{
+    (void)store, (void)ops, (void)arg;
+    reply_json(reply, core_list_gpus(st));
+}
+
+#define LOG_CHUNK_MAX (1024 * 1024)
+
+/* The log of a job's replica (latest attempt, or ?attempt=), from ?offset=,
+ * at most LOG_CHUNK_MAX bytes. Headers say where to continue and whether
+ * the pod has ended, so `gpuaas logs -f` can follow by polling. */
+static void q_job_logs(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                       struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    const struct core_job *job = core_find_job(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name);
+    if (!job)
+        return reply_not_found(reply, "job", req->ereq.cmd.name, req->ereq.cmd.namespace_path);
+    const char *replica_text = api_query(req, "replica"), *attempt_text = api_query(req, "attempt");
+    const char *offset_text = api_query(req, "offset");
+    long replica = replica_text ? strtol(replica_text, NULL, 10) : 0;
+    long attempt = attempt_text ? strtol(attempt_text, NULL, 10) : job->attempt;
+    long long offset = offset_text ? strtoll(offset_text, NULL, 10) : 0;
+    if (offset < 0)
+        offset = 0;
+    const struct core_pod *pod = NULL;
+    void *value;
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        const struct core_pod *p = value;
+        if (p->job_id == job->id && p->replica == replica && p->attempt == attempt)
+            pod = p;
+    }
+    if (!pod) {
+        reply->err = GPUAAS_ENOTFOUND;
+        snprintf(reply->message, sizeof reply->message, "job '%s' has no pod for replica %ld attempt %ld yet (%s)",
+                 job->spec.name, replica, attempt, core_job_state_name(job->state));
+        return;
+    }
+    char path[4096];
+    char *data = malloc(LOG_CHUNK_MAX);
+    size_t len = 0;
+    FILE *f = NULL;
+    if (data && api_log_path(req->server, pod->id, path, sizeof path) == 0 && (f = fopen(path, "rb"))) {
+        if (fseeko(f, (off_t)offset, SEEK_SET) == 0)
+            len = fread(data, 1, LOG_CHUNK_MAX, f);
+        fclose(f);
+    }
+    if (!data) {
+        reply->err = GPUAAS_ENOMEM;
+        return;
+    }
+    req->raw_text = data;
+    req->raw_len = len;
+    snprintf(req->raw_headers[0][0], sizeof req->raw_headers[0][0], "X-Gpuaas-Next-Offset");
+    snprintf(req->raw_headers[0][1], sizeof req->raw_headers[0][1], "%lld", offset + (long long)len);
+    snprintf(req->raw_headers[1][0], sizeof req->raw_headers[1][0], "X-Gpuaas-Pod-State");
+    snprintf(req->raw_headers[1][1], sizeof req->raw_headers[1][1], "%s", core_pod_state_name(pod->state));
+    reply->err = 0;
+}
+
 static enum api_outcome query(struct api_request *req, engine_query_fn fn)
 {
     req->ereq.query = fn;
@@ -260,6 +330,30 @@ static enum api_outcome h_job_delete(struct api_request *req)
     return API_SUBMIT;
 }
 
+static enum api_outcome h_job_logs(struct api_request *req)
+{
+    if (!take_namespace_param(req, true) || !take_job_name(req))
+        return API_ANSWERED;
+    return query(req, q_job_logs);
+}
+
+/* ---- pods and GPUs ------------------------------------------------------------------ */
+
+static enum api_outcome h_pod_list(struct api_request *req)
+{
+    if (!take_namespace_param(req, false))
+        return API_ANSWERED;
+    const char *job = api_query(req, "job");
+    if (job && *job) {
+        if (names_check_label(job, NULL) < 0)
+            return api_error(req, GPUAAS_EPARSE, "job", "'%.64s' is not a job name", job);
+        snprintf(req->ereq.cmd.name, sizeof req->ereq.cmd.name, "%s", job);
+    }
+    return query(req, q_pod_list);
+}
+
+static enum api_outcome h_gpu_list(struct api_request *req) { return query(req, q_gpu_list); }
+
 /* ---- nodes ------------------------------------------------------------------------ */
 
 static enum api_outcome h_node_list(struct api_request *req) { return query(req, q_node_list); }
@@ -278,6 +372,9 @@ const struct api_route api_routes[] = {
     {"DELETE", "/v1/jobs/{name}", h_job_delete, API_PERM_WRITE, "delete a job (cancelling it if active)"},
     {"GET", "/v1/jobs/{name}/events", h_job_events, API_PERM_READ, "a job's events"},
     {"POST", "/v1/jobs/{name}/cancel", h_job_cancel, API_PERM_WRITE, "cancel a job"},
+    {"GET", "/v1/jobs/{name}/logs", h_job_logs, API_PERM_READ, "a replica's log (?replica=&attempt=&offset=)"},
+    {"GET", "/v1/pods", h_pod_list, API_PERM_READ, "list pods: usage records (?namespace=&job=)"},
+    {"GET", "/v1/gpus", h_gpu_list, API_PERM_READ, "list GPUs with what holds them"},
     {"GET", "/v1/nodes", h_node_list, API_PERM_READ, "list nodes"},
     {"GET", "/v1/nodes/{name}", h_node_get, API_PERM_READ, "get a node"},
 };

@@ -1,4 +1,5 @@
 #include "core/model.h"
+#include "core/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +18,25 @@ static const char *const job_state_names[] = {
 static const char *const node_state_names[] = {
     [NODE_READY] = "Ready", [NODE_CORDONED] = "Cordoned", [NODE_FAILED] = "Failed",
 };
+
+static const char *const pod_state_names[] = {
+    [POD_SCHEDULED] = "Scheduled", [POD_RUNNING] = "Running", [POD_SUCCEEDED] = "Succeeded",
+    [POD_FAILED] = "Failed",       [POD_KILLED] = "Killed",   [POD_LOST] = "Lost",
+};
+
+const char *core_pod_state_name(enum pod_state state) { return pod_state_names[state]; }
+
+int core_pod_state_from_name(const char *name, enum pod_state *ret_state)
+{
+    for (unsigned i = 0; i < sizeof pod_state_names / sizeof pod_state_names[0]; i++)
+        if (strcmp(pod_state_names[i], name) == 0) {
+            *ret_state = (enum pod_state)i;
+            return 0;
+        }
+    return GPUAAS_EINVAL;
+}
+
+bool core_pod_state_final(enum pod_state state) { return state >= POD_SUCCEEDED; }
 
 const char *core_job_state_name(enum job_state state) { return job_state_names[state]; }
 const char *core_node_state_name(enum node_state state) { return node_state_names[state]; }
@@ -41,7 +61,7 @@ int core_node_state_from_name(const char *name, enum node_state *ret_state)
     return GPUAAS_EINVAL;
 }
 
-static bool job_state_final(enum job_state state)
+bool core_job_state_final(enum job_state state)
 {
     return state == JOB_SUCCEEDED || state == JOB_FAILED || state == JOB_CANCELLED;
 }
@@ -77,7 +97,13 @@ int core_state_init(struct core_state *st)
     hmap_init(&st->namespaces);
     hmap_init(&st->jobs);
     hmap_init(&st->nodes);
+    hmap_init(&st->jobs_by_id);
+    hmap_init(&st->pods);
     st->next_job_id = 1;
+    st->next_pod_id = 1;
+    st->cfg.restart_backoff_ms = 10000;
+    st->cfg.restart_backoff_max_ms = 300000;
+    st->cfg.stop_grace_ms = 10000;
     return 0;
 }
 
@@ -100,9 +126,14 @@ void core_state_free(struct core_state *st)
         job_free(value);
     for (size_t it = 0; hmap_next(&st->nodes, &it, NULL, &value);)
         free(value);
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);)
+        free(value);
+    sched_free(st);
     hmap_free(&st->namespaces);
     hmap_free(&st->jobs);
+    hmap_free(&st->jobs_by_id);
     hmap_free(&st->nodes);
+    hmap_free(&st->pods);
 }
 
 static void job_key(char *out, size_t size, const char *ns, const char *name)
@@ -127,12 +158,23 @@ const struct core_node *core_find_node(const struct core_state *st, const char *
     return hmap_get(&st->nodes, name);
 }
 
+const struct core_pod *core_find_pod(const struct core_state *st, uint64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long)id);
+    return hmap_get(&st->pods, key);
+}
+
+const struct core_job *core_find_job_by_id(const struct core_state *st, uint64_t id)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long)id);
+    return hmap_get(&st->jobs_by_id, key);
+}
+
 /* ---- replies and effects -------------------------------------------------- */
 
-static int reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
+int core_reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
 {
     reply->err = err;
     snprintf(reply->field, sizeof reply->field, "%s", field ? field : "");
@@ -146,7 +188,7 @@ static int reply_error(struct core_reply *reply, int err, const char *field, con
 static int reply_object(struct core_reply *reply, json_t *object)
 {
     if (!object)
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory rendering the reply");
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory rendering the reply");
     reply->object = object;
     reply->err = 0;
     return 0;
@@ -167,23 +209,40 @@ void core_cmd_clear(struct core_cmd *cmd)
     spec_release(&cmd->job);
 }
 
-static struct core_effect *effect_add(struct core_effects *fx, enum core_effect_kind kind)
+void core_effects_init(struct core_effects *fx) { memset(fx, 0, sizeof *fx); }
+
+void core_effects_free(struct core_effects *fx)
 {
-    /* CORE_EFFECTS_MAX bounds the effects of any one command by design */
+    if (!fx)
+        return;
+    free(fx->items);
+    memset(fx, 0, sizeof *fx);
+}
+
+struct core_effect *core_effect_add(struct core_effects *fx, enum core_effect_kind kind)
+{
+    static struct core_effect overflow; /* written, never read: the engine stops on out_of_memory */
+    if (fx->count == fx->capacity) {
+        unsigned capacity = fx->capacity ? fx->capacity * 2 : 32;
+        struct core_effect *items = realloc(fx->items, capacity * sizeof *items);
+        if (!items) {
+            fx->out_of_memory = true;
+            return &overflow;
+        }
+        fx->items = items;
+        fx->capacity = capacity;
+    }
     struct core_effect *e = &fx->items[fx->count++];
     memset(e, 0, sizeof *e);
     e->kind = kind;
     return e;
 }
 
-static void effect_event(struct core_effects *fx, const struct core_job *job, int64_t now_ms,
-                         const char *type, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void effect_event(struct core_effects *fx, const struct core_job *job, int64_t now_ms,
-                         const char *type, const char *fmt, ...)
+void core_effect_event(struct core_effects *fx, uint64_t job_id, int64_t now_ms, const char *type, const char *fmt,
+                       ...)
 {
-    struct core_effect *e = effect_add(fx, CORE_EFFECT_EVENT);
-    e->job_id = job->id;
+    struct core_effect *e = core_effect_add(fx, CORE_EFFECT_EVENT);
+    e->job_id = job_id;
     e->at_ms = now_ms;
     snprintf(e->event_type, sizeof e->event_type, "%s", type);
     va_list ap;
@@ -226,9 +285,9 @@ static int apply_namespace_create(struct core_state *st, struct core_cmd *cmd, i
     const char *why;
     int depth;
     if (names_check_namespace(cmd->namespace_path, &depth, &why) < 0)
-        return reply_error(reply, GPUAAS_EINVAL, "name", "namespace '%.200s' %s", cmd->namespace_path, why);
+        return core_reply_error(reply, GPUAAS_EINVAL, "name", "namespace '%.200s' %s", cmd->namespace_path, why);
     if (core_find_namespace(st, cmd->namespace_path))
-        return reply_error(reply, GPUAAS_EEXIST, "name", "namespace '%s' already exists",
+        return core_reply_error(reply, GPUAAS_EEXIST, "name", "namespace '%s' already exists",
                            cmd->namespace_path);
 
     /* like mkdir -p: create the missing ancestors, outermost first */
@@ -240,7 +299,7 @@ static int apply_namespace_create(struct core_state *st, struct core_cmd *cmd, i
            !core_find_namespace(st, paths[missing]))
         missing++;
     if (st->namespaces.count + (size_t)missing > CORE_NAMESPACES_MAX)
-        return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d namespaces",
+        return core_reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d namespaces",
                            CORE_NAMESPACES_MAX);
 
     struct core_namespace *created[NS_DEPTH_MAX] = {0};
@@ -250,7 +309,7 @@ static int apply_namespace_create(struct core_state *st, struct core_cmd *cmd, i
         if (!created[i]) {
             for (int j = i + 1; j < missing; j++)
                 free(hmap_remove(&st->namespaces, paths[j]));
-            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+            return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
         }
     }
     /* count children only once every insert succeeded */
@@ -258,7 +317,7 @@ static int apply_namespace_create(struct core_state *st, struct core_cmd *cmd, i
         char parent[NS_PATH_MAX + 1];
         if (namespace_parent(paths[i], parent, sizeof parent))
             ((struct core_namespace *)hmap_get(&st->namespaces, parent))->children++;
-        effect_add(fx, CORE_EFFECT_NAMESPACE_PUT)->ns = created[i];
+        core_effect_add(fx, CORE_EFFECT_NAMESPACE_PUT)->ns = created[i];
     }
     return reply_object(reply, core_render_namespace(created[0]));
 }
@@ -268,22 +327,22 @@ static int apply_namespace_delete(struct core_state *st, struct core_cmd *cmd, s
 {
     struct core_namespace *ns = hmap_get(&st->namespaces, cmd->namespace_path);
     if (!ns)
-        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found",
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found",
                            cmd->namespace_path);
     if (ns->children)
-        return reply_error(reply, GPUAAS_ECONFLICT, NULL,
+        return core_reply_error(reply, GPUAAS_ECONFLICT, NULL,
                            "namespace '%s' has %u child namespace(s); delete them first", ns->path,
                            ns->children);
     if (ns->jobs)
-        return reply_error(reply, GPUAAS_ECONFLICT, NULL, "namespace '%s' still has %u job(s); delete them first",
+        return core_reply_error(reply, GPUAAS_ECONFLICT, NULL, "namespace '%s' still has %u job(s); delete them first",
                            ns->path, ns->jobs);
     json_t *rendered = core_render_namespace(ns);
     if (!rendered)
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
     char parent[NS_PATH_MAX + 1];
     if (namespace_parent(ns->path, parent, sizeof parent))
         ((struct core_namespace *)hmap_get(&st->namespaces, parent))->children--;
-    struct core_effect *e = effect_add(fx, CORE_EFFECT_NAMESPACE_DELETE);
+    struct core_effect *e = core_effect_add(fx, CORE_EFFECT_NAMESPACE_DELETE);
     snprintf(e->path, sizeof e->path, "%s", ns->path);
     free(hmap_remove(&st->namespaces, cmd->namespace_path));
     return reply_object(reply, rendered);
@@ -304,6 +363,7 @@ int core_restore_namespace(struct core_state *st, const char *path, int64_t crea
 /* Child counts are derived, so they are recomputed after a restore. */
 void core_restore_finish(struct core_state *st)
 {
+    sched_restore_finish(st);
     void *value;
     for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
         struct core_namespace *ns = value;
@@ -325,36 +385,43 @@ static int apply_job_submit(struct core_state *st, struct core_cmd *cmd, int64_t
     struct job_spec *spec = &cmd->job;
     struct core_namespace *ns = hmap_get(&st->namespaces, spec->namespace_path);
     if (!ns)
-        return reply_error(reply, GPUAAS_ENOTFOUND, "namespace", "namespace '%s' not found",
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, "namespace", "namespace '%s' not found",
                            spec->namespace_path);
     if (core_find_job(st, spec->namespace_path, spec->name))
-        return reply_error(reply, GPUAAS_EEXIST, "name", "job '%s' already exists in namespace '%s'",
+        return core_reply_error(reply, GPUAAS_EEXIST, "name", "job '%s' already exists in namespace '%s'",
                            spec->name, spec->namespace_path);
     if (st->jobs.count >= CORE_JOBS_MAX)
-        return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d jobs; "
+        return core_reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d jobs; "
                            "delete finished jobs", CORE_JOBS_MAX);
+    int feasible = sched_check_feasible(st, spec, reply);
+    if (feasible < 0)
+        return feasible;
 
     struct core_job *job = calloc(1, sizeof *job);
     if (!job)
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
     job->id = st->next_job_id;
+    snprintf(job->id_key, sizeof job->id_key, "%llu", (unsigned long long)job->id);
     job_key(job->key, sizeof job->key, spec->namespace_path, spec->name);
     job->state = JOB_PENDING;
     snprintf(job->reason, sizeof job->reason, "waiting for placement");
     job->created_ms = job->updated_ms = now_ms;
     json_t *rendered = NULL;
     job->spec = *spec; /* take the spec, document included */
-    if (hmap_put(&st->jobs, job->key, job) < 0 || !(rendered = core_render_job(job))) {
+    if (hmap_put(&st->jobs, job->key, job) < 0 || hmap_put(&st->jobs_by_id, job->id_key, job) < 0 ||
+        !(rendered = core_render_job(job))) {
         hmap_remove(&st->jobs, job->key);
+        hmap_remove(&st->jobs_by_id, job->id_key);
         job->spec.document = NULL; /* still the command's */
         free(job);
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
     }
     spec->document = NULL;
     st->next_job_id++;
     ns->jobs++;
-    effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
-    effect_event(fx, job, now_ms, "Submitted", "job submitted: %d replica(s)", job->spec.replicas);
+    sched_enqueue(st, job);
+    core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    core_effect_event(fx, job->id, now_ms, "Submitted", "job submitted: %d replica(s)", job->spec.replicas);
     return reply_object(reply, rendered);
 }
 
@@ -377,10 +444,10 @@ static int apply_job_cancel(struct core_state *st, struct core_cmd *cmd, int64_t
 {
     struct core_job *job = job_lookup(st, cmd);
     if (!job)
-        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
                            cmd->namespace_path);
-    if (job_state_final(job->state))
-        return reply_error(reply, GPUAAS_ECONFLICT, NULL, "job '%s' already finished (%s)",
+    if (core_job_state_final(job->state))
+        return core_reply_error(reply, GPUAAS_ECONFLICT, NULL, "job '%s' already finished (%s)",
                            cmd->name, core_job_state_name(job->state));
     json_t *rendered;
     enum job_state old_state = job->state;
@@ -388,10 +455,12 @@ static int apply_job_cancel(struct core_state *st, struct core_cmd *cmd, int64_t
     job_finish(job, JOB_CANCELLED, "cancelled by request", now_ms);
     if (!(rendered = core_render_job(job))) {
         *job = saved;
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
     }
-    effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
-    effect_event(fx, job, now_ms, "Cancelled", "cancelled by request while %s",
+    sched_dequeue(st, job);
+    sched_stop_job_pods(st, job, now_ms, fx);
+    core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    core_effect_event(fx, job->id, now_ms, "Cancelled", "cancelled by request while %s",
                  core_job_state_name(old_state));
     return reply_object(reply, rendered);
 }
@@ -401,20 +470,29 @@ static int apply_job_delete(struct core_state *st, struct core_cmd *cmd, int64_t
 {
     struct core_job *job = job_lookup(st, cmd);
     if (!job)
-        return reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "job '%s' not found in namespace '%s'", cmd->name,
                            cmd->namespace_path);
-    /* an active job is cancelled first, so it releases what it holds */
-    if (!job_state_final(job->state))
+    /* an active job is cancelled first; its pods stop and keep their records */
+    json_t *rendered;
+    if (!core_job_state_final(job->state)) {
+        struct core_job saved = *job;
         job_finish(job, JOB_CANCELLED, "cancelled: job deleted", now_ms);
-    json_t *rendered = core_render_job(job);
-    if (!rendered)
-        return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        if (!(rendered = core_render_job(job))) {
+            *job = saved;
+            return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        }
+        sched_stop_job_pods(st, job, now_ms, fx);
+    } else if (!(rendered = core_render_job(job))) {
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    }
+    sched_dequeue(st, job);
     struct core_namespace *ns = hmap_get(&st->namespaces, job->spec.namespace_path);
     if (ns)
         ns->jobs--;
-    struct core_effect *e = effect_add(fx, CORE_EFFECT_JOB_DELETE);
+    struct core_effect *e = core_effect_add(fx, CORE_EFFECT_JOB_DELETE);
     e->job_id = job->id;
     hmap_remove(&st->jobs, job->key);
+    hmap_remove(&st->jobs_by_id, job->id_key);
     job_free(job);
     return reply_object(reply, rendered);
 }
@@ -427,6 +505,9 @@ int core_restore_job(struct core_state *st, const struct core_job *src)
         return GPUAAS_ENOMEM;
     }
     *job = *src;
+    job->queued = false;
+    job->queue_prev = job->queue_next = NULL;
+    snprintf(job->id_key, sizeof job->id_key, "%llu", (unsigned long long)job->id);
     job_key(job->key, sizeof job->key, job->spec.namespace_path, job->spec.name);
     struct core_namespace *ns = hmap_get(&st->namespaces, job->spec.namespace_path);
     int r = 0;
@@ -436,6 +517,10 @@ int core_restore_job(struct core_state *st, const struct core_job *src)
         r = GPUAAS_EEXIST;
     else if (hmap_put(&st->jobs, job->key, job) < 0)
         r = GPUAAS_ENOMEM;
+    else if (hmap_put(&st->jobs_by_id, job->id_key, job) < 0) {
+        hmap_remove(&st->jobs, job->key);
+        r = GPUAAS_ENOMEM;
+    }
     if (r < 0) {
         job_free(job);
         return r;
@@ -454,21 +539,27 @@ static int apply_node_put(struct core_state *st, struct core_cmd *cmd, int64_t n
     struct core_node *node = hmap_get(&st->nodes, cmd->node.name);
     if (!node) {
         if (st->nodes.count >= CORE_NODES_MAX)
-            return reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d nodes",
+            return core_reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d nodes",
                                CORE_NODES_MAX);
         node = malloc(sizeof *node);
         if (!node)
-            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+            return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
         *node = cmd->node;
         if (hmap_put(&st->nodes, node->name, node) < 0) {
             free(node);
-            return reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+            return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
         }
     } else {
+        /* a re-registered node keeps what its running pods hold */
+        struct core_node_alloc alloc = node->alloc;
+        int32_t pods_active = node->pods_active;
         *node = cmd->node;
+        node->alloc = alloc;
+        node->pods_active = pods_active;
     }
     node->updated_ms = now_ms;
-    effect_add(fx, CORE_EFFECT_NODE_PUT)->node = node;
+    sched_nodes_changed(st);
+    core_effect_add(fx, CORE_EFFECT_NODE_PUT)->node = node;
     return reply_object(reply, core_render_node(node));
 }
 
@@ -480,10 +571,13 @@ int core_restore_node(struct core_state *st, const struct core_node *src)
     if (!node)
         return GPUAAS_ENOMEM;
     *node = *src;
+    memset(&node->alloc, 0, sizeof node->alloc);
+    node->pods_active = 0;
     if (hmap_put(&st->nodes, node->name, node) < 0) {
         free(node);
         return GPUAAS_ENOMEM;
     }
+    sched_nodes_changed(st);
     return 0;
 }
 
@@ -501,6 +595,9 @@ int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, stru
     case CORE_CMD_JOB_CANCEL: return apply_job_cancel(st, cmd, now_ms, fx, reply);
     case CORE_CMD_JOB_DELETE: return apply_job_delete(st, cmd, now_ms, fx, reply);
     case CORE_CMD_NODE_PUT: return apply_node_put(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_POD_STARTED: return sched_apply_pod_started(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_POD_EXITED: return sched_apply_pod_exited(st, cmd, now_ms, fx, reply);
+    case CORE_CMD_TICK: return sched_apply_tick(st, now_ms, fx, reply);
     }
-    return reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
+    return core_reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
 }

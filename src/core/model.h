@@ -24,8 +24,10 @@
 #define CORE_NODE_LABELS_MAX 32
 #define CORE_MIG_DEVICES_MAX 7
 #define CORE_REASON_MAX 256
+#define CORE_NODE_PODS_MAX 110 /* like kubelet's default max-pods */
 
 enum job_state { JOB_PENDING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED };
+enum pod_state { POD_SCHEDULED, POD_RUNNING, POD_SUCCEEDED, POD_FAILED, POD_KILLED, POD_LOST };
 enum node_state { NODE_READY, NODE_CORDONED, NODE_FAILED };
 
 struct core_namespace {
@@ -38,6 +40,7 @@ struct core_namespace {
 
 struct core_job {
     uint64_t id;
+    char id_key[24]; /* decimal id: key of jobs_by_id */
     char key[NS_PATH_MAX + 1 + NAME_LABEL_MAX + 1]; /* "namespace\x1fname": the map key */
     struct job_spec spec;                          /* owns spec.document */
     enum job_state state;
@@ -46,6 +49,14 @@ struct core_job {
     int64_t created_ms;
     int64_t updated_ms;
     int64_t finished_ms; /* 0 while active */
+    /* runtime, derived or rebuilt on restore */
+    int32_t attempt;          /* current attempt number, 0 before the first */
+    int32_t active_pods;      /* pods of this job not yet finished */
+    int32_t succeeded_pods;   /* pods of the current attempt that succeeded */
+    int64_t not_before_ms;    /* back-off: not placed before this time */
+    bool failing;             /* current attempt failed; waiting for its pods to end */
+    bool queued;              /* in the scheduling queue */
+    struct core_job *queue_prev, *queue_next;
 };
 
 struct core_mig_device {
@@ -68,6 +79,15 @@ struct core_label {
     char value[LABEL_VALUE_MAX + 1];
 };
 
+/* What is handed out on a node; derived from the active pods. */
+struct core_node_alloc {
+    uint64_t gpu_pod[CORE_NODE_GPUS_MAX];                       /* whole GPU holder, 0: none */
+    int32_t gpu_milli_used[CORE_NODE_GPUS_MAX];                 /* shared GPU use, 0..1000 */
+    uint64_t mig_pod[CORE_NODE_GPUS_MAX][CORE_MIG_DEVICES_MAX]; /* MIG slice holder */
+    int64_t cpu_milli_used;
+    int64_t memory_bytes_used;
+};
+
 struct core_node {
     char name[NAME_LABEL_MAX + 1];
     enum node_state state;
@@ -78,13 +98,76 @@ struct core_node {
     uint32_t gpu_count;
     struct core_gpu gpus[CORE_NODE_GPUS_MAX];
     int64_t updated_ms;
+    struct core_node_alloc alloc;
+    int32_t pods_active;
+};
+
+/* One device given to a pod: a whole GPU, a MIG slice or a share of a GPU. */
+struct core_pod_device {
+    uint16_t gpu;      /* index into node->gpus */
+    int16_t mig;       /* -1: not a MIG slice */
+    int32_t milli;     /* 1000 for a whole GPU or a slice; less for a share */
+    char uuid[64];     /* GPU or MIG UUID, kept for the record */
+    char mig_profile[SPEC_MIG_PROFILE_MAX + 1];
+};
+
+#define CORE_POD_DEVICES_MAX CORE_NODE_GPUS_MAX
+
+/* One attempt of one replica: the unit that runs, and the unit of metering. */
+struct core_pod {
+    uint64_t id;
+    char id_key[24];   /* decimal id: the map key */
+    uint64_t job_id;
+    char namespace_path[NS_PATH_MAX + 1];
+    char job_name[NAME_LABEL_MAX + 1];
+    int32_t replica;
+    int32_t attempt;
+    char node[NAME_LABEL_MAX + 1];
+    char gpu_model[32];
+    char capacity_type[16];
+    int64_t cpu_milli;
+    int64_t memory_bytes;
+    uint32_t device_count;
+    struct core_pod_device devices[CORE_POD_DEVICES_MAX];
+    enum pod_state state;
+    bool stop_requested;
+    int64_t scheduled_ms;
+    int64_t started_ms;   /* 0: never started */
+    int64_t ended_ms;     /* 0: still holds its devices */
+    int32_t exit_code;    /* -1 when killed by a signal or lost */
+    int32_t exit_signal;
+    bool oom_killed;
+    char handle[128];     /* the executor's handle, to adopt after a restart */
+    char message[CORE_REASON_MAX];
+};
+
+#define CORE_PODS_MAX 4000000
+
+struct core_config {
+    int64_t restart_backoff_ms;     /* first back-off; doubles per restart */
+    int64_t restart_backoff_max_ms;
+    int32_t stop_grace_ms;          /* SIGTERM -> SIGKILL */
 };
 
 struct core_state {
+    struct core_config cfg;
     struct hmap namespaces; /* path -> struct core_namespace */
     struct hmap jobs;       /* job key -> struct core_job */
+    struct hmap jobs_by_id; /* decimal id -> struct core_job */
     struct hmap nodes;      /* name -> struct core_node */
+    struct hmap pods;       /* decimal id -> struct core_pod */
     uint64_t next_job_id;
+    uint64_t next_pod_id;
+    /* scheduling queue: one FIFO (by job id) per priority, highest first */
+    struct core_job *queue_head[3], *queue_tail[3];
+    size_t queue_count;
+    bool sched_full_pass;   /* capacity freed or nodes changed: retry every queued job */
+    uint64_t *fresh;        /* ids queued since the last pass (only those need a try otherwise) */
+    size_t fresh_count, fresh_cap;
+    bool fresh_overflow;
+    /* nodes in name order, for deterministic placement */
+    struct core_node **node_order;
+    size_t node_order_count;
 };
 
 enum core_cmd_kind {
@@ -94,6 +177,9 @@ enum core_cmd_kind {
     CORE_CMD_JOB_CANCEL,
     CORE_CMD_JOB_DELETE,
     CORE_CMD_NODE_PUT,
+    CORE_CMD_POD_STARTED, /* the executor started (or failed to start) a pod */
+    CORE_CMD_POD_EXITED,  /* a pod's processes ended, or it was lost */
+    CORE_CMD_TICK,        /* time passed: back-offs, schedule */
 };
 
 struct core_cmd {
@@ -102,6 +188,15 @@ struct core_cmd {
     char name[NAME_LABEL_MAX + 1];        /* JOB_CANCEL, JOB_DELETE */
     struct job_spec job;                  /* JOB_SUBMIT: taken by core_apply on success */
     struct core_node node;                /* NODE_PUT */
+    /* POD_STARTED, POD_EXITED */
+    uint64_t pod_id;
+    bool start_failed;                    /* POD_STARTED */
+    char handle[128];                     /* POD_STARTED */
+    int32_t exit_code;                    /* POD_EXITED: -1 when signalled or lost */
+    int32_t exit_signal;
+    bool oom_killed;
+    bool lost;
+    char message[CORE_REASON_MAX];
 };
 
 enum core_effect_kind {
@@ -111,6 +206,9 @@ enum core_effect_kind {
     CORE_EFFECT_JOB_DELETE,
     CORE_EFFECT_NODE_PUT,
     CORE_EFFECT_EVENT,
+    CORE_EFFECT_POD_PUT,
+    CORE_EFFECT_POD_START, /* after commit: start the pod's processes */
+    CORE_EFFECT_POD_STOP,  /* after commit: stop them (grace, then kill) */
 };
 
 /* Pointers in an effect are valid only until the next core_* call. */
@@ -119,6 +217,8 @@ struct core_effect {
     const struct core_namespace *ns;   /* NAMESPACE_PUT */
     const struct core_job *job;        /* JOB_PUT */
     const struct core_node *node;      /* NODE_PUT */
+    const struct core_pod *pod;        /* POD_PUT */
+    uint64_t pod_id;                   /* POD_START, POD_STOP */
     uint64_t job_id;                   /* JOB_DELETE, EVENT */
     char path[NS_PATH_MAX + 1];        /* NAMESPACE_DELETE */
     int64_t at_ms;                     /* EVENT */
@@ -126,11 +226,14 @@ struct core_effect {
     char event_message[CORE_REASON_MAX];
 };
 
-#define CORE_EFFECTS_MAX 16
+/* Grows as needed: one scheduling pass can place many pods. */
 struct core_effects {
-    unsigned count;
-    struct core_effect items[CORE_EFFECTS_MAX];
+    unsigned count, capacity;
+    struct core_effect *items;
+    bool out_of_memory; /* an effect could not be recorded: fatal for the engine */
 };
+void core_effects_init(struct core_effects *fx);
+void core_effects_free(struct core_effects *fx);
 
 struct core_reply {
     int err;                  /* 0 or a gpuaas_err */
@@ -155,6 +258,7 @@ void core_cmd_clear(struct core_cmd *cmd);
 int core_restore_namespace(struct core_state *st, const char *path, int64_t created_ms);
 int core_restore_job(struct core_state *st, const struct core_job *job);
 int core_restore_node(struct core_state *st, const struct core_node *node);
+int core_restore_pod(struct core_state *st, const struct core_pod *pod);
 /* Recomputes derived counters once everything is restored. */
 void core_restore_finish(struct core_state *st);
 
@@ -162,11 +266,23 @@ void core_restore_finish(struct core_state *st);
 const struct core_namespace *core_find_namespace(const struct core_state *st, const char *path);
 const struct core_job *core_find_job(const struct core_state *st, const char *ns, const char *name);
 const struct core_node *core_find_node(const struct core_state *st, const char *name);
+const struct core_pod *core_find_pod(const struct core_state *st, uint64_t id);
+const struct core_job *core_find_job_by_id(const struct core_state *st, uint64_t id);
+/* Earliest time a back-off ends (0: none): the engine ticks then. */
+int64_t core_next_wakeup(const struct core_state *st);
+/* Runs the scheduler (first fit) after a batch; effects appended to fx. */
+void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *fx);
 
 /* Rendering: new json_t owned by the caller, or NULL on out of memory. */
 json_t *core_render_namespace(const struct core_namespace *ns);
 json_t *core_render_job(const struct core_job *job);
 json_t *core_render_node(const struct core_node *node);
+json_t *core_render_pod(const struct core_pod *pod);
+/* {"items":[...]} of pods; ns prefix and job name optional (NULL). */
+json_t *core_list_pods(const struct core_state *st, const char *prefix, const char *job_name);
+/* One row per GPU with what holds it (whole, MIG slices, shares). */
+json_t *core_list_gpus(const struct core_state *st);
+int core_pod_from_json(const json_t *json, struct core_pod *ret_pod, char *err, size_t err_size);
 /* {"items":[...],"count":N}; prefix NULL or "" lists all, else that subtree. */
 json_t *core_list_namespaces(const struct core_state *st, const char *prefix);
 json_t *core_list_jobs(const struct core_state *st, const char *prefix);
@@ -178,6 +294,11 @@ int core_node_from_json(const json_t *json, struct core_node *ret_node, char *er
 const char *core_job_state_name(enum job_state state);
 int core_job_state_from_name(const char *name, enum job_state *ret_state);
 const char *core_node_state_name(enum node_state state);
+const char *core_pod_state_name(enum pod_state state);
+int core_pod_state_from_name(const char *name, enum pod_state *ret_state);
+bool core_pod_state_final(enum pod_state state);
+/* Value of a node label, or NULL. */
+const char *core_node_label(const struct core_node *node, const char *key);
 int core_node_state_from_name(const char *name, enum node_state *ret_state);
 /* RFC 3339 UTC with milliseconds, e.g. 2026-11-25T16:00:00.123Z. */
 void core_format_time(int64_t ms, char *out, size_t out_size);

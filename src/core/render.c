@@ -307,3 +307,226 @@ out:
     free(node);
     return r;
 }
+
+/* ---- pods ------------------------------------------------------------------- */
+
+json_t *core_render_pod(const struct core_pod *pod)
+{
+    char cpu[32], mem[32];
+    quantity_format_cpu_milli(pod->cpu_milli, cpu, sizeof cpu);
+    quantity_format_memory_bytes(pod->memory_bytes, mem, sizeof mem);
+    json_t *gpus = json_array();
+    int failed = !gpus;
+    for (uint32_t i = 0; !failed && i < pod->device_count; i++) {
+        const struct core_pod_device *d = &pod->devices[i];
+        json_t *g = json_pack("{s:s,s:i,s:i}", "uuid", d->uuid, "gpu_index", (json_int_t)d->gpu, "milli",
+                              (json_int_t)d->milli);
+        if (g && d->mig >= 0) {
+            failed |= json_object_set_new(g, "mig_index", json_integer(d->mig));
+            failed |= json_object_set_new(g, "mig_profile", json_string(d->mig_profile));
+        }
+        failed |= !g || json_array_append_new(gpus, g);
+    }
+    /* allocated time: what metering charges (start to end, or to now while running) */
+    double gpu_count = 0;
+    for (uint32_t i = 0; i < pod->device_count; i++)
+        gpu_count += pod->devices[i].milli / 1000.0;
+    char name[NAME_LABEL_MAX + 32];
+    snprintf(name, sizeof name, "%s-r%d-a%d", pod->job_name, pod->replica, pod->attempt);
+    json_t *obj = json_pack("{s:I,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:o}", "id",
+                            (json_int_t)pod->id, "name", name, "namespace", pod->namespace_path, "job", pod->job_name,
+                            "job_id", (json_int_t)pod->job_id, "replica", (json_int_t)pod->replica, "attempt",
+                            (json_int_t)pod->attempt, "node", pod->node, "state", core_pod_state_name(pod->state),
+                            "gpu_model", pod->gpu_model, "capacity_type", pod->capacity_type, "cpu", cpu, "memory",
+                            mem, "gpus_allocated", gpu_count, "gpus", gpus);
+    if (!obj)
+        return NULL;
+    failed |= json_object_set_new(obj, "scheduled_at", time_or_null(pod->scheduled_ms));
+    failed |= json_object_set_new(obj, "started_at", time_or_null(pod->started_ms));
+    failed |= json_object_set_new(obj, "ended_at", time_or_null(pod->ended_ms));
+    /* milliseconds keep the record exact; the *_at strings are for people */
+    failed |= json_object_set_new(obj, "scheduled_ms", json_integer(pod->scheduled_ms));
+    failed |= json_object_set_new(obj, "started_ms", json_integer(pod->started_ms));
+    failed |= json_object_set_new(obj, "ended_ms", json_integer(pod->ended_ms));
+    if (pod->started_ms && pod->ended_ms)
+        failed |= json_object_set_new(obj, "duration_s", json_real((pod->ended_ms - pod->started_ms) / 1000.0));
+    failed |= json_object_set_new(obj, "exit_code", core_pod_state_final(pod->state) && pod->exit_code >= 0
+                                                        ? json_integer(pod->exit_code) : json_null());
+    failed |= json_object_set_new(obj, "exit_signal", json_integer(pod->exit_signal));
+    failed |= json_object_set_new(obj, "oom_killed", json_boolean(pod->oom_killed));
+    failed |= json_object_set_new(obj, "stop_requested", json_boolean(pod->stop_requested));
+    failed |= json_object_set_new(obj, "handle", json_string(pod->handle));
+    failed |= json_object_set_new(obj, "message", json_string(pod->message));
+    if (failed) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+struct pod_filter {
+    const char *prefix;
+    const char *job_name;
+};
+
+static int cmp_pod(const void *a, const void *b)
+{
+    const struct core_pod *x = *(const struct core_pod *const *)a;
+    const struct core_pod *y = *(const struct core_pod *const *)b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+json_t *core_list_pods(const struct core_state *st, const char *prefix, const char *job_name)
+{
+    const void **values = malloc((st->pods.count ? st->pods.count : 1) * sizeof *values);
+    json_t *items = json_array();
+    size_t n = 0;
+    void *value;
+    if (!values || !items)
+        goto fail;
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        const struct core_pod *pod = value;
+        if (prefix && *prefix && !names_namespace_within(pod->namespace_path, prefix))
+            continue;
+        if (job_name && *job_name && strcmp(pod->job_name, job_name) != 0)
+            continue;
+        values[n++] = pod;
+    }
+    qsort(values, n, sizeof *values, cmp_pod);
+    for (size_t i = 0; i < n; i++) {
+        json_t *obj = core_render_pod(values[i]);
+        if (!obj || json_array_append_new(items, obj) < 0)
+            goto fail;
+    }
+    free(values);
+    return list_wrap(items);
+fail:
+    free(values);
+    json_decref(items);
+    return NULL;
+}
+
+/* What holds a device: {"pod": id, "namespace", "job"} or null. */
+static json_t *holder(const struct core_state *st, uint64_t pod_id)
+{
+    const struct core_pod *pod = pod_id ? core_find_pod(st, pod_id) : NULL;
+    if (!pod)
+        return json_null();
+    return json_pack("{s:I,s:s,s:s,s:i}", "pod", (json_int_t)pod->id, "namespace", pod->namespace_path, "job",
+                     pod->job_name, "replica", (json_int_t)pod->replica);
+}
+
+json_t *core_list_gpus(const struct core_state *st)
+{
+    json_t *items = json_array();
+    if (!items)
+        return NULL;
+    for (size_t i = 0; i < st->node_order_count; i++) {
+        const struct core_node *node = st->node_order[i];
+        const char *capacity = core_node_label(node, "gpuaas.io/capacity-type");
+        for (uint32_t g = 0; g < node->gpu_count; g++) {
+            const struct core_gpu *gpu = &node->gpus[g];
+            json_t *migs = json_array();
+            for (uint32_t m = 0; migs && m < gpu->mig_count; m++)
+                json_array_append_new(migs, json_pack("{s:s,s:s,s:o}", "profile", gpu->mig[m].profile, "uuid",
+                                                      gpu->mig[m].uuid, "allocated_to",
+                                                      holder(st, node->alloc.mig_pod[g][m])));
+            /* shares: every active pod holding part of this GPU */
+            json_t *shares = json_array();
+            if (node->alloc.gpu_milli_used[g] > 0) {
+                void *value;
+                for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+                    const struct core_pod *pod = value;
+                    if (core_pod_state_final(pod->state) || strcmp(pod->node, node->name) != 0)
+                        continue;
+                    for (uint32_t d = 0; d < pod->device_count; d++)
+                        if (pod->devices[d].gpu == g && pod->devices[d].milli < 1000 && pod->devices[d].mig < 0)
+                            json_array_append_new(shares, json_pack("{s:i,s:o}", "milli",
+                                                                    (json_int_t)pod->devices[d].milli, "allocated_to",
+                                                                    holder(st, pod->id)));
+                }
+            }
+            bool allocated = node->alloc.gpu_pod[g] != 0 || node->alloc.gpu_milli_used[g] > 0;
+            for (uint32_t m = 0; m < gpu->mig_count; m++)
+                allocated |= node->alloc.mig_pod[g][m] != 0;
+            char mem[32];
+            quantity_format_memory_bytes(gpu->memory_bytes, mem, sizeof mem);
+            json_t *row = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:i,s:o,s:o}", "node", node->name, "index",
+                                    (json_int_t)gpu->index, "uuid", gpu->uuid, "model", gpu->model, "memory", mem,
+                                    "capacity_type", capacity ? capacity : "on-demand", "mig_mode", gpu->mig_mode,
+                                    "allocated", allocated, "allocated_to", holder(st, node->alloc.gpu_pod[g]),
+                                    "milli_used", (json_int_t)node->alloc.gpu_milli_used[g], "shares", shares,
+                                    "mig_devices", migs);
+            if (!row || json_array_append_new(items, row) < 0) {
+                json_decref(items);
+                return NULL;
+            }
+        }
+    }
+    return list_wrap(items);
+}
+
+int core_pod_from_json(const json_t *json, struct core_pod *ret_pod, char *err, size_t err_size)
+{
+    struct core_pod pod;
+    memset(&pod, 0, sizeof pod);
+    json_int_t id, job_id, replica, attempt, scheduled_ms, started_ms, ended_ms, exit_signal = 0;
+    const char *ns, *job, *node, *state, *model, *capacity, *cpu, *memory, *handle = "", *message = "";
+    json_t *gpus, *exit_code = NULL;
+    int oom = 0, stop_requested = 0;
+    json_error_t jerr;
+    if (json_unpack_ex((json_t *)json, &jerr, 0,
+                       "{s:I,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:I,s:I,s:I,s?o,s?I,s?b,s?b,s?s,s?s}",
+                       "id", &id, "namespace", &ns, "job", &job, "job_id", &job_id, "replica", &replica, "attempt",
+                       &attempt, "node", &node, "state", &state, "gpu_model", &model, "capacity_type", &capacity,
+                       "cpu", &cpu, "memory", &memory, "gpus", &gpus, "scheduled_ms", &scheduled_ms, "started_ms",
+                       &started_ms, "ended_ms", &ended_ms, "exit_code", &exit_code, "exit_signal", &exit_signal,
+                       "oom_killed", &oom, "stop_requested", &stop_requested, "handle", &handle, "message",
+                       &message) < 0) {
+        snprintf(err, err_size, "pod: %s", jerr.text);
+        return GPUAAS_EINVAL;
+    }
+    if (id <= 0 || core_pod_state_from_name(state, &pod.state) < 0 || !json_is_array(gpus) ||
+        json_array_size(gpus) > CORE_POD_DEVICES_MAX || quantity_parse_cpu_milli(cpu, &pod.cpu_milli) < 0 ||
+        quantity_parse_memory_bytes(memory, &pod.memory_bytes) < 0) {
+        snprintf(err, err_size, "pod %lld: bad id, state, gpus, cpu or memory", (long long)id);
+        return GPUAAS_EINVAL;
+    }
+    pod.id = (uint64_t)id;
+    pod.job_id = (uint64_t)job_id;
+    pod.replica = (int32_t)replica;
+    pod.attempt = (int32_t)attempt;
+    snprintf(pod.namespace_path, sizeof pod.namespace_path, "%s", ns);
+    snprintf(pod.job_name, sizeof pod.job_name, "%s", job);
+    snprintf(pod.node, sizeof pod.node, "%s", node);
+    snprintf(pod.gpu_model, sizeof pod.gpu_model, "%s", model);
+    snprintf(pod.capacity_type, sizeof pod.capacity_type, "%s", capacity);
+    snprintf(pod.handle, sizeof pod.handle, "%s", handle);
+    snprintf(pod.message, sizeof pod.message, "%s", message);
+    pod.scheduled_ms = scheduled_ms;
+    pod.started_ms = started_ms;
+    pod.ended_ms = ended_ms;
+    pod.exit_code = json_is_integer(exit_code) ? (int32_t)json_integer_value(exit_code) : -1;
+    pod.exit_signal = (int32_t)exit_signal;
+    pod.oom_killed = oom;
+    pod.stop_requested = stop_requested;
+    for (size_t i = 0; i < json_array_size(gpus); i++) {
+        struct core_pod_device *d = &pod.devices[i];
+        const char *uuid, *profile = "";
+        json_int_t gpu, milli, mig = -1;
+        if (json_unpack_ex(json_array_get(gpus, i), &jerr, 0, "{s:s,s:I,s:I,s?I,s?s}", "uuid", &uuid, "gpu_index",
+                           &gpu, "milli", &milli, "mig_index", &mig, "mig_profile", &profile) < 0 || gpu < 0 ||
+            gpu >= CORE_NODE_GPUS_MAX || mig >= CORE_MIG_DEVICES_MAX || milli <= 0 || milli > 1000) {
+            snprintf(err, err_size, "pod %lld: bad gpu entry", (long long)id);
+            return GPUAAS_EINVAL;
+        }
+        d->gpu = (uint16_t)gpu;
+        d->mig = (int16_t)mig;
+        d->milli = (int32_t)milli;
+        snprintf(d->uuid, sizeof d->uuid, "%s", uuid);
+        snprintf(d->mig_profile, sizeof d->mig_profile, "%s", profile);
+    }
+    pod.device_count = (uint32_t)json_array_size(gpus);
+    *ret_pod = pod;
+    return 0;
+}

@@ -1,7 +1,9 @@
 #include "engine/engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,10 @@ struct engine {
     struct store *store;
     const struct store_ops *ops;
     int64_t (*clock_ms)(void);
+    struct engine_hooks hooks;
+    struct core_effects fx;
+    struct core_effect *actions; /* POD_START/POD_STOP of the current batch */
+    size_t action_count, action_cap;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -32,31 +38,77 @@ static void engine_store_failed(struct engine *engine, const char *what)
     abort();
 }
 
-static void engine_run_batch(struct engine *engine, struct engine_request *batch)
+static void engine_keep_action(struct engine *engine, const struct core_effect *e)
 {
-    struct core_effects fx;
+    if (engine->action_count == engine->action_cap) {
+        size_t cap = engine->action_cap ? engine->action_cap * 2 : 64;
+        struct core_effect *grown = realloc(engine->actions, cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "gpuaas: fatal: out of memory recording pod actions\n");
+            abort();
+        }
+        engine->actions = grown;
+        engine->action_cap = cap;
+    }
+    engine->actions[engine->action_count++] = *e;
+}
+
+/* Writes the effects of one core call; keeps the actions for after the commit. */
+static void engine_write_effects(struct engine *engine)
+{
+    struct core_effects *fx = &engine->fx;
+    if (fx->out_of_memory) {
+        fprintf(stderr, "gpuaas: fatal: out of memory recording effects\n");
+        abort();
+    }
+    for (unsigned i = 0; i < fx->count; i++) {
+        const struct core_effect *e = &fx->items[i];
+        if (e->kind == CORE_EFFECT_POD_START || e->kind == CORE_EFFECT_POD_STOP)
+            engine_keep_action(engine, e);
+        else if (engine->ops->apply(engine->store, e) < 0)
+            engine_store_failed(engine, "write");
+    }
+}
+
+static void engine_run_batch(struct engine *engine, struct engine_request *batch, bool tick)
+{
     unsigned commands = 0;
+    engine->action_count = 0;
     if (engine->ops->begin(engine->store) < 0)
         engine_store_failed(engine, "begin");
     for (struct engine_request *req = batch; req; req = req->next) {
         if (req->query)
             continue;
         commands++;
-        core_apply(engine->st, &req->cmd, engine->clock_ms(), &fx, &req->reply);
-        for (unsigned i = 0; i < fx.count; i++)
-            if (engine->ops->apply(engine->store, &fx.items[i]) < 0)
-                engine_store_failed(engine, "write");
+        core_apply(engine->st, &req->cmd, engine->clock_ms(), &engine->fx, &req->reply);
+        engine_write_effects(engine);
     }
+    if (tick) {
+        struct core_cmd cmd = {.kind = CORE_CMD_TICK};
+        struct core_reply reply;
+        core_apply(engine->st, &cmd, engine->clock_ms(), &engine->fx, &reply);
+        core_reply_clear(&reply);
+        engine_write_effects(engine);
+    }
+    /* one scheduling pass per batch, in the same transaction */
+    core_schedule(engine->st, engine->clock_ms(), &engine->fx);
+    engine_write_effects(engine);
     if (engine->ops->commit(engine->store) < 0)
         engine_store_failed(engine, "commit");
+    /* the world is touched only for what is durable */
+    for (size_t i = 0; i < engine->action_count; i++)
+        if (engine->hooks.action)
+            engine->hooks.action(engine->hooks.arg, engine->st, &engine->actions[i]);
     /* reads run after the commit, so they never show what is not durable */
     for (struct engine_request *req = batch; req; req = req->next)
         if (req->query)
             req->query(engine->st, engine->store, engine->ops, req->query_arg, &req->reply);
+    pthread_mutex_lock(&engine->lock);
     engine->stats.batches++;
     engine->stats.commands += commands;
     if (commands > engine->stats.max_batch)
         engine->stats.max_batch = commands;
+    pthread_mutex_unlock(&engine->lock);
     while (batch) {
         struct engine_request *next = batch->next;
         batch->next = NULL;
@@ -68,10 +120,17 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
 static void *engine_main(void *arg)
 {
     struct engine *engine = arg;
+    struct timespec next_tick;
+    clock_gettime(CLOCK_MONOTONIC, &next_tick);
     for (;;) {
+        bool tick = false;
         pthread_mutex_lock(&engine->lock);
-        while (!engine->head && !engine->stopping)
-            pthread_cond_wait(&engine->wake, &engine->lock);
+        while (!engine->head && !engine->stopping) {
+            if (pthread_cond_timedwait(&engine->wake, &engine->lock, &next_tick) == ETIMEDOUT) {
+                tick = true;
+                break;
+            }
+        }
         struct engine_request *batch = engine->head;
         bool stop = engine->stopping && !batch;
         engine->head = engine->tail = NULL;
@@ -79,22 +138,41 @@ static void *engine_main(void *arg)
         pthread_mutex_unlock(&engine->lock);
         if (stop)
             return NULL;
-        engine_run_batch(engine, batch);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (tick || now.tv_sec > next_tick.tv_sec ||
+            (now.tv_sec == next_tick.tv_sec && now.tv_nsec >= next_tick.tv_nsec)) {
+            tick = true;
+            next_tick = now;
+            next_tick.tv_nsec += ENGINE_TICK_MS * 1000000L;
+            if (next_tick.tv_nsec >= 1000000000L) {
+                next_tick.tv_sec++;
+                next_tick.tv_nsec -= 1000000000L;
+            }
+        }
+        engine_run_batch(engine, batch, tick);
     }
 }
 
 int engine_start(struct core_state *st, struct store *store, const struct store_ops *ops,
-                 int64_t (*clock_ms)(void), struct engine **ret_engine)
+                 int64_t (*clock_ms)(void), const struct engine_hooks *hooks, struct engine **ret_engine)
 {
     struct engine *engine = calloc(1, sizeof *engine);
     if (!engine)
         return GPUAAS_ENOMEM;
+    if (hooks)
+        engine->hooks = *hooks;
+    core_effects_init(&engine->fx);
+    pthread_condattr_t cond_attr;
+    pthread_condattr_init(&cond_attr);
+    pthread_condattr_setclock(&cond_attr, CLOCK_MONOTONIC);
     engine->st = st;
     engine->store = store;
     engine->ops = ops;
     engine->clock_ms = clock_ms;
     pthread_mutex_init(&engine->lock, NULL);
-    pthread_cond_init(&engine->wake, NULL);
+    pthread_cond_init(&engine->wake, &cond_attr);
+    pthread_condattr_destroy(&cond_attr);
     if (pthread_create(&engine->thread, NULL, engine_main, engine) != 0) {
         pthread_mutex_destroy(&engine->lock);
         pthread_cond_destroy(&engine->wake);
@@ -105,14 +183,14 @@ int engine_start(struct core_state *st, struct store *store, const struct store_
     return 0;
 }
 
-int engine_submit(struct engine *engine, struct engine_request *req)
+static int engine_enqueue(struct engine *engine, struct engine_request *req, bool limited)
 {
     req->next = NULL;
     pthread_mutex_lock(&engine->lock);
     int r = 0;
     if (engine->stopping)
         r = GPUAAS_EUNAVAIL;
-    else if (engine->queued >= ENGINE_QUEUE_MAX)
+    else if (limited && engine->queued >= ENGINE_QUEUE_MAX)
         r = GPUAAS_ELIMIT;
     else {
         if (engine->tail)
@@ -124,6 +202,30 @@ int engine_submit(struct engine *engine, struct engine_request *req)
         pthread_cond_signal(&engine->wake);
     }
     pthread_mutex_unlock(&engine->lock);
+    return r;
+}
+
+int engine_submit(struct engine *engine, struct engine_request *req) { return engine_enqueue(engine, req, true); }
+
+static void engine_posted_done(struct engine_request *req)
+{
+    core_reply_clear(&req->reply);
+    core_cmd_clear(&req->cmd);
+    free(req);
+}
+
+int engine_post(struct engine *engine, const struct core_cmd *cmd)
+{
+    struct engine_request *req = calloc(1, sizeof *req);
+    if (!req)
+        return GPUAAS_ENOMEM;
+    req->cmd = *cmd;
+    req->done = engine_posted_done;
+    /* events from the world are never refused for a full queue: losing an
+     * exit would leak the pod's GPUs */
+    int r = engine_enqueue(engine, req, false);
+    if (r < 0)
+        free(req);
     return r;
 }
 
@@ -173,6 +275,8 @@ void engine_stop(struct engine *engine)
     pthread_join(engine->thread, NULL);
     pthread_mutex_destroy(&engine->lock);
     pthread_cond_destroy(&engine->wake);
+    core_effects_free(&engine->fx);
+    free(engine->actions);
     free(engine);
 }
 

@@ -44,10 +44,23 @@ struct engine_stats {
     uint64_t max_batch;
 };
 
+/* Effects that act on the world (start/stop a pod) run after their batch
+ * is committed, in the engine thread, through this hook. */
+struct engine_hooks {
+    void (*action)(void *arg, const struct core_state *st, const struct core_effect *effect);
+    void *arg;
+};
+
+#define ENGINE_TICK_MS 250
+
 /* Starts the engine thread over a loaded state and an open store (both stay
- * the caller's; they must outlive engine_stop). clock_ms gives wall time. */
+ * the caller's; they must outlive engine_stop). clock_ms gives wall time.
+ * hooks may be NULL (no actions are carried out). */
 int engine_start(struct core_state *st, struct store *store, const struct store_ops *ops,
-                 int64_t (*clock_ms)(void), struct engine **ret_engine);
+                 int64_t (*clock_ms)(void), const struct engine_hooks *hooks, struct engine **ret_engine);
+/* Queues a command whose answer nobody waits for (executor events). The
+ * command is copied. Safe from any thread. */
+int engine_post(struct engine *engine, const struct core_cmd *cmd);
 /* Queues a request; req->done is called later from the engine thread.
  * Returns 0, GPUAAS_EUNAVAIL when stopping, GPUAAS_ELIMIT when the queue is full. */
 int engine_submit(struct engine *engine, struct engine_request *req);

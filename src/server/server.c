@@ -221,7 +221,7 @@ int server_main(int argc, char **argv)
         goto out;
     }
     size_t restored_jobs = st.jobs.count, restored_namespaces = st.namespaces.count;
-    if ((r = engine_start(&st, store, ops, clock_now_ms, &engine)) < 0 ||
+    if ((r = engine_start(&st, store, ops, clock_now_ms, NULL, &engine)) < 0 ||
         (r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;

@@ -48,6 +48,19 @@ static const char *const migrations[] = {
     "  created_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL DEFAULT 0,"
     "  revoked INTEGER NOT NULL DEFAULT 0);",
+    /* 2: pods: one row per replica attempt, the raw input of metering */
+    "CREATE TABLE pods ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  job TEXT NOT NULL,"
+    "  node TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  ended_ms INTEGER NOT NULL,"
+    "  doc TEXT NOT NULL);"
+    "CREATE INDEX pods_by_namespace ON pods (namespace, job);"
+    "CREATE INDEX pods_active ON pods (ended_ms) WHERE ended_ms = 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -59,6 +72,7 @@ enum stmt_id {
     STMT_JOB_DELETE,
     STMT_JOB_EVENTS_DELETE,
     STMT_EVENT_INSERT,
+    STMT_POD_PUT,
     STMT_EVENTS_SELECT,
     STMT_BEGIN,
     STMT_COMMIT,
@@ -79,6 +93,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "finished_ms = excluded.finished_ms",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [STMT_JOB_EVENTS_DELETE] = "DELETE FROM job_events WHERE job_id = ?1",
+    [STMT_POD_PUT] = "INSERT INTO pods (id, job_id, namespace, job, node, state, started_ms, ended_ms, doc) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET "
+                     "state = excluded.state, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
+                     "doc = excluded.doc",
     [STMT_EVENT_INSERT] = "INSERT INTO job_events (job_id, at_ms, type, message) VALUES (?1, ?2, ?3, ?4)",
     [STMT_EVENTS_SELECT] = "SELECT at_ms, type, message FROM ("
                            "SELECT id, at_ms, type, message FROM job_events WHERE job_id = ?1 "
@@ -244,6 +262,26 @@ static int put_node(struct store *store, const struct core_node *node)
     return step_done(store, s);
 }
 
+static int put_pod(struct store *store, const struct core_pod *pod)
+{
+    json_t *doc = core_render_pod(pod);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (!text)
+        return GPUAAS_ENOMEM;
+    sqlite3_stmt *s = store->stmt[STMT_POD_PUT];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)pod->id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)pod->job_id);
+    sqlite3_bind_text(s, 3, pod->namespace_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, pod->job_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, pod->node, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, core_pod_state_name(pod->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, pod->started_ms);
+    sqlite3_bind_int64(s, 8, pod->ended_ms);
+    sqlite3_bind_text(s, 9, text, -1, free);
+    return step_done(store, s);
+}
+
 static int sqlite_apply(struct store *store, const struct core_effect *e)
 {
     sqlite3_stmt *s;
@@ -270,6 +308,11 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
         return step_done(store, s);
     case CORE_EFFECT_NODE_PUT:
         return put_node(store, e->node);
+    case CORE_EFFECT_POD_PUT:
+        return put_pod(store, e->pod);
+    case CORE_EFFECT_POD_START:
+    case CORE_EFFECT_POD_STOP:
+        return 0; /* actions for the executor, nothing to store */
     case CORE_EFFECT_EVENT:
         s = store->stmt[STMT_EVENT_INSERT];
         sqlite3_bind_int64(s, 1, (sqlite3_int64)e->job_id);
@@ -376,11 +419,36 @@ static int load_jobs(struct store *store, struct core_state *st, char *err, size
     return r;
 }
 
+static int load_pods(struct store *store, struct core_state *st, char *err, size_t err_size)
+{
+    sqlite3_stmt *s;
+    int r = 0;
+    if (sqlite3_prepare_v2(store->db, "SELECT id, doc FROM pods ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    while (r == 0 && sqlite3_step(s) == SQLITE_ROW) {
+        json_t *doc = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+        struct core_pod *pod = malloc(sizeof *pod);
+        char why[256] = "not JSON";
+        if (!pod)
+            r = GPUAAS_ENOMEM;
+        else if (!doc || (r = core_pod_from_json(doc, pod, why, sizeof why)) < 0) {
+            snprintf(err, err_size, "stored pod %lld: %s", (long long)sqlite3_column_int64(s, 0), why);
+            r = GPUAAS_EINVAL;
+        } else if ((r = core_restore_pod(st, pod)) < 0) {
+            snprintf(err, err_size, "stored pod %lld: %s", (long long)pod->id, gpuaas_strerror(r));
+        }
+        free(pod);
+        json_decref(doc);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 static int sqlite_load(struct store *store, struct core_state *st, char *err, size_t err_size)
 {
     int r;
     if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_nodes(store, st, err, err_size)) < 0 ||
-        (r = load_jobs(store, st, err, err_size)) < 0)
+        (r = load_jobs(store, st, err, err_size)) < 0 || (r = load_pods(store, st, err, err_size)) < 0)
         return r;
     core_restore_finish(st);
     return 0;

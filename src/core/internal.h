@@ -1,0 +1,31 @@
+/* Helpers shared by the core's own files; not part of its interface. */
+#ifndef GPUAAS_CORE_INTERNAL_H
+#define GPUAAS_CORE_INTERNAL_H
+
+#include "core/model.h"
+
+struct core_effect *core_effect_add(struct core_effects *fx, enum core_effect_kind kind);
+void core_effect_event(struct core_effects *fx, uint64_t job_id, int64_t now_ms, const char *type, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
+int core_reply_error(struct core_reply *reply, int err, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+bool core_job_state_final(enum job_state state);
+
+/* sched.c */
+void sched_enqueue(struct core_state *st, struct core_job *job);
+void sched_dequeue(struct core_state *st, struct core_job *job);
+/* Refuses, at submit, what no node could ever run (422 naming the field). */
+int sched_check_feasible(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply);
+/* Asks every active pod of the job to stop (effects), e.g. on cancel. */
+void sched_stop_job_pods(struct core_state *st, const struct core_job *job, int64_t now_ms, struct core_effects *fx);
+void sched_nodes_changed(struct core_state *st);
+int sched_apply_pod_started(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+                            struct core_reply *reply);
+int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+                           struct core_reply *reply);
+int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects *fx, struct core_reply *reply);
+/* Rebuilds queue, counters and allocations after a restore. */
+void sched_restore_finish(struct core_state *st);
+void sched_free(struct core_state *st);
+
+#endif

@@ -1,0 +1,771 @@
+/* Scheduling and the pod lifecycle: the queue of pending jobs, first-fit
+ * placement of whole GPUs, MIG slices, GPU shares, CPU and memory (all
+ * replicas of a job or none), pod start/exit, restart with back-off.
+ * Pure: time comes in as now_ms, effects go out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "gpuaas/error.h"
+
+#define GPU_MILLI_WHOLE 1000
+
+static struct core_pod *pod_get(struct core_state *st, uint64_t id)
+{
+    return (struct core_pod *)core_find_pod(st, id);
+}
+
+static struct core_job *job_get_by_id(struct core_state *st, uint64_t id)
+{
+    return (struct core_job *)core_find_job_by_id(st, id);
+}
+
+const char *core_node_label(const struct core_node *node, const char *key)
+{
+    for (uint32_t i = 0; i < node->label_count; i++)
+        if (strcmp(node->labels[i].key, key) == 0)
+            return node->labels[i].value;
+    return NULL;
+}
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+static int queue_level(const struct core_job *job) { return 2 - (int)job->spec.priority; /* high first */ }
+
+static void fresh_add(struct core_state *st, uint64_t id)
+{
+    if (st->fresh_overflow)
+        return;
+    if (st->fresh_count == st->fresh_cap) {
+        size_t cap = st->fresh_cap ? st->fresh_cap * 2 : 64;
+        uint64_t *grown = cap <= 1u << 20 ? realloc(st->fresh, cap * sizeof *grown) : NULL;
+        if (!grown) {
+            st->fresh_overflow = true; /* fall back to a full pass */
+            return;
+        }
+        st->fresh = grown;
+        st->fresh_cap = cap;
+    }
+    st->fresh[st->fresh_count++] = id;
+}
+
+/* Keeps each level ordered by job id: new jobs go to the tail, a restarted
+ * job goes back to where its id belongs. */
+void sched_enqueue(struct core_state *st, struct core_job *job)
+{
+    if (job->queued)
+        return;
+    int level = queue_level(job);
+    struct core_job *after = st->queue_tail[level];
+    while (after && after->id > job->id)
+        after = after->queue_prev;
+    job->queue_prev = after;
+    job->queue_next = after ? after->queue_next : st->queue_head[level];
+    if (job->queue_next)
+        job->queue_next->queue_prev = job;
+    else
+        st->queue_tail[level] = job;
+    if (after)
+        after->queue_next = job;
+    else
+        st->queue_head[level] = job;
+    job->queued = true;
+    st->queue_count++;
+    fresh_add(st, job->id);
+}
+
+void sched_dequeue(struct core_state *st, struct core_job *job)
+{
+    if (!job->queued)
+        return;
+    int level = queue_level(job);
+    if (job->queue_prev)
+        job->queue_prev->queue_next = job->queue_next;
+    else
+        st->queue_head[level] = job->queue_next;
+    if (job->queue_next)
+        job->queue_next->queue_prev = job->queue_prev;
+    else
+        st->queue_tail[level] = job->queue_prev;
+    job->queue_prev = job->queue_next = NULL;
+    job->queued = false;
+    st->queue_count--;
+}
+
+static int cmp_node_name(const void *a, const void *b)
+{
+    return strcmp((*(struct core_node *const *)a)->name, (*(struct core_node *const *)b)->name);
+}
+
+void sched_nodes_changed(struct core_state *st)
+{
+    struct core_node **order = realloc(st->node_order, (st->nodes.count ? st->nodes.count : 1) * sizeof *order);
+    st->sched_full_pass = true;
+    if (!order)
+        return; /* keep the old order; the next change retries */
+    size_t n = 0;
+    void *value;
+    for (size_t it = 0; hmap_next(&st->nodes, &it, NULL, &value);)
+        order[n++] = value;
+    qsort(order, n, sizeof *order, cmp_node_name);
+    st->node_order = order;
+    st->node_order_count = n;
+}
+
+void sched_free(struct core_state *st)
+{
+    free(st->fresh);
+    free(st->node_order);
+    st->fresh = NULL;
+    st->node_order = NULL;
+}
+
+/* ---- matching -------------------------------------------------------------------- */
+
+static bool node_matches_selector(const struct core_node *node, const json_t *selector)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)selector, key, value) {
+        const char *have = core_node_label(node, key);
+        if (!have || strcmp(have, json_string_value(value)) != 0)
+            return false;
+    }
+    return true;
+}
+
+static const json_t *job_selector(const struct job_spec *spec)
+{
+    return json_object_get(spec->document, "selector");
+}
+
+/* GPUs usable as whole GPUs or shares (MIG-mode GPUs are only usable as slices). */
+static int node_plain_gpus(const struct core_node *node)
+{
+    int n = 0;
+    for (uint32_t g = 0; g < node->gpu_count; g++)
+        n += !node->gpus[g].mig_mode;
+    return n;
+}
+
+static bool node_has_mig_profile(const struct core_node *node, const char *profile)
+{
+    for (uint32_t g = 0; g < node->gpu_count; g++)
+        for (uint32_t m = 0; node->gpus[g].mig_mode && m < node->gpus[g].mig_count; m++)
+            if (strcmp(node->gpus[g].mig[m].profile, profile) == 0)
+                return true;
+    return false;
+}
+
+static bool node_has_model(const struct core_node *node, const char *model)
+{
+    for (uint32_t g = 0; g < node->gpu_count; g++)
+        if (strcmp(node->gpus[g].model, model) == 0)
+            return true;
+    const char *label = core_node_label(node, "gpuaas.io/gpu-model");
+    return label && strcmp(label, model) == 0;
+}
+
+/* Appends "a, b, c" of distinct strings to out. */
+static void list_add_unique(char *out, size_t size, const char *item)
+{
+    size_t len = strlen(item);
+    for (const char *p = out; (p = strstr(p, item)); p += len)
+        if ((p == out || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+            return;
+    size_t used = strlen(out);
+    snprintf(out + used, size - used, "%s%s", used ? ", " : "", item);
+}
+
+int sched_check_feasible(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
+{
+    if (st->node_order_count == 0)
+        return 0; /* nothing to compare with; the job waits for nodes */
+    const json_t *selector = job_selector(spec);
+    const json_t *model_json = json_object_get(selector, "gpuaas.io/gpu-model");
+    const char *model = json_string_value(model_json);
+    char known[256] = "";
+    if (model) {
+        bool found = false;
+        for (size_t i = 0; i < st->node_order_count; i++) {
+            const struct core_node *node = st->node_order[i];
+            for (uint32_t g = 0; g < node->gpu_count; g++)
+                list_add_unique(known, sizeof known, node->gpus[g].model);
+            found |= node_has_model(node, model);
+        }
+        if (!found)
+            return core_reply_error(reply, GPUAAS_EINVAL, "selector.gpuaas.io/gpu-model",
+                                    "unknown GPU model '%s': the cluster has %s", model, *known ? known : "no GPUs");
+    }
+    const struct job_resources *res = &spec->resources;
+    if (res->mig_profile[0]) {
+        bool found = false;
+        known[0] = '\0';
+        for (size_t i = 0; i < st->node_order_count; i++) {
+            const struct core_node *node = st->node_order[i];
+            for (uint32_t g = 0; g < node->gpu_count; g++)
+                for (uint32_t m = 0; node->gpus[g].mig_mode && m < node->gpus[g].mig_count; m++)
+                    list_add_unique(known, sizeof known, node->gpus[g].mig[m].profile);
+            found |= (!model || node_has_model(node, model)) && node_has_mig_profile(node, res->mig_profile);
+        }
+        if (!found)
+            return core_reply_error(reply, GPUAAS_EINVAL, "resources.mig",
+                                    "unknown MIG profile '%s'%s%s: the cluster offers %s", res->mig_profile,
+                                    model ? " on " : "", model ? model : "", *known ? known : "no MIG slices");
+    }
+    if (res->gpus > 0 || res->gpu_milli > 0) {
+        const struct core_node *largest = NULL;
+        int largest_count = -1;
+        for (size_t i = 0; i < st->node_order_count; i++) {
+            const struct core_node *node = st->node_order[i];
+            if (model && !node_has_model(node, model))
+                continue;
+            int n = node_plain_gpus(node);
+            if (n > largest_count) {
+                largest_count = n;
+                largest = node;
+            }
+        }
+        int wanted = res->gpus > 0 ? res->gpus : 1;
+        if (largest_count < wanted)
+            return core_reply_error(reply, GPUAAS_EINVAL, res->gpus > 0 ? "resources.gpus" : "resources.gpu_milli",
+                                    "no node has %d %s%sGPU(s) to give one replica: the largest, '%s', has %d",
+                                    wanted, model ? model : "", model ? " " : "", largest ? largest->name : "-",
+                                    largest_count < 0 ? 0 : largest_count);
+    }
+    return 0;
+}
+
+/* ---- placement -------------------------------------------------------------------- */
+
+/* Reserves what one replica needs on `node`, recording it in pod. */
+static bool node_take(struct core_node *node, const struct job_resources *res, struct core_pod *pod)
+{
+    if (node->state != NODE_READY || node->pods_active >= CORE_NODE_PODS_MAX)
+        return false;
+    if (node->cpu_milli && node->alloc.cpu_milli_used + res->cpu_milli > node->cpu_milli)
+        return false;
+    if (node->memory_bytes && node->alloc.memory_bytes_used + res->memory_bytes > node->memory_bytes)
+        return false;
+    struct core_node_alloc *a = &node->alloc;
+    pod->device_count = 0;
+    if (res->gpus > 0) {
+        int found = 0;
+        for (uint32_t g = 0; g < node->gpu_count && found < res->gpus; g++)
+            if (!node->gpus[g].mig_mode && !a->gpu_pod[g] && !a->gpu_milli_used[g])
+                found++;
+        if (found < res->gpus)
+            return false;
+        for (uint32_t g = 0; g < node->gpu_count && (int)pod->device_count < res->gpus; g++) {
+            if (node->gpus[g].mig_mode || a->gpu_pod[g] || a->gpu_milli_used[g])
+                continue;
+            a->gpu_pod[g] = pod->id;
+            struct core_pod_device *d = &pod->devices[pod->device_count++];
+            *d = (struct core_pod_device){.gpu = (uint16_t)g, .mig = -1, .milli = GPU_MILLI_WHOLE};
+            snprintf(d->uuid, sizeof d->uuid, "%s", node->gpus[g].uuid);
+        }
+    } else if (res->mig_profile[0]) {
+        bool taken = false;
+        for (uint32_t g = 0; g < node->gpu_count && !taken; g++) {
+            const struct core_gpu *gpu = &node->gpus[g];
+            for (uint32_t m = 0; gpu->mig_mode && m < gpu->mig_count && !taken; m++) {
+                if (a->mig_pod[g][m] || strcmp(gpu->mig[m].profile, res->mig_profile) != 0)
+                    continue;
+                a->mig_pod[g][m] = pod->id;
+                struct core_pod_device *d = &pod->devices[pod->device_count++];
+                *d = (struct core_pod_device){.gpu = (uint16_t)g, .mig = (int16_t)m, .milli = GPU_MILLI_WHOLE};
+                snprintf(d->uuid, sizeof d->uuid, "%s", gpu->mig[m].uuid);
+                snprintf(d->mig_profile, sizeof d->mig_profile, "%s", gpu->mig[m].profile);
+                taken = true;
+            }
+        }
+        if (!taken)
+            return false;
+    } else if (res->gpu_milli > 0) {
+        /* the fullest GPU that still fits: keeps whole GPUs free */
+        int best = -1;
+        for (uint32_t g = 0; g < node->gpu_count; g++) {
+            if (node->gpus[g].mig_mode || a->gpu_pod[g] || a->gpu_milli_used[g] + res->gpu_milli > GPU_MILLI_WHOLE)
+                continue;
+            if (best < 0 || a->gpu_milli_used[g] > a->gpu_milli_used[best])
+                best = (int)g;
+        }
+        if (best < 0)
+            return false;
+        a->gpu_milli_used[best] += res->gpu_milli;
+        struct core_pod_device *d = &pod->devices[pod->device_count++];
+        *d = (struct core_pod_device){.gpu = (uint16_t)best, .mig = -1, .milli = res->gpu_milli};
+        snprintf(d->uuid, sizeof d->uuid, "%s", node->gpus[best].uuid);
+    }
+    a->cpu_milli_used += res->cpu_milli;
+    a->memory_bytes_used += res->memory_bytes;
+    node->pods_active++;
+    snprintf(pod->node, sizeof pod->node, "%s", node->name);
+    pod->cpu_milli = res->cpu_milli;
+    pod->memory_bytes = res->memory_bytes;
+    if (pod->device_count)
+        snprintf(pod->gpu_model, sizeof pod->gpu_model, "%s", node->gpus[pod->devices[0].gpu].model);
+    const char *capacity = core_node_label(node, "gpuaas.io/capacity-type");
+    snprintf(pod->capacity_type, sizeof pod->capacity_type, "%s", capacity ? capacity : "on-demand");
+    return true;
+}
+
+/* Gives back what the pod holds (it must be on node). */
+static void node_release(struct core_node *node, const struct core_pod *pod)
+{
+    struct core_node_alloc *a = &node->alloc;
+    for (uint32_t i = 0; i < pod->device_count; i++) {
+        const struct core_pod_device *d = &pod->devices[i];
+        if (d->gpu >= CORE_NODE_GPUS_MAX)
+            continue;
+        if (d->mig >= 0 && d->mig < CORE_MIG_DEVICES_MAX) {
+            if (a->mig_pod[d->gpu][d->mig] == pod->id)
+                a->mig_pod[d->gpu][d->mig] = 0;
+        } else if (d->milli >= GPU_MILLI_WHOLE) {
+            if (a->gpu_pod[d->gpu] == pod->id)
+                a->gpu_pod[d->gpu] = 0;
+        } else {
+            a->gpu_milli_used[d->gpu] -= d->milli;
+            if (a->gpu_milli_used[d->gpu] < 0)
+                a->gpu_milli_used[d->gpu] = 0;
+        }
+    }
+    a->cpu_milli_used -= pod->cpu_milli;
+    a->memory_bytes_used -= pod->memory_bytes;
+    node->pods_active--;
+}
+
+static struct core_node *node_get(struct core_state *st, const char *name)
+{
+    return (struct core_node *)core_find_node(st, name);
+}
+
+/* Tries to place every replica of the job; all or nothing. Returns the
+ * number of pods created (0 if it does not fit now). */
+static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms, struct core_effects *fx)
+{
+    int replicas = job->spec.replicas;
+    struct core_pod **pods = calloc((size_t)replicas, sizeof *pods);
+    const json_t *selector = job_selector(&job->spec);
+    int placed = 0;
+    bool any_node_matches = false;
+    if (!pods)
+        return 0;
+    for (int r = 0; r < replicas; r++) {
+        struct core_pod *pod = calloc(1, sizeof *pod);
+        if (!pod)
+            break;
+        pod->id = st->next_pod_id + (uint64_t)r;
+        pods[r] = pod;
+        bool ok = false;
+        for (size_t i = 0; i < st->node_order_count && !ok; i++) {
+            struct core_node *node = st->node_order[i];
+            if (selector && !node_matches_selector(node, selector))
+                continue;
+            any_node_matches = true;
+            ok = node_take(node, &job->spec.resources, pod);
+        }
+        if (!ok)
+            break;
+        placed++;
+    }
+    if (placed < replicas) {
+        for (int r = 0; r < placed; r++)
+            node_release(node_get(st, pods[r]->node), pods[r]);
+        for (int r = 0; r < replicas; r++)
+            free(pods[r]);
+        free(pods);
+        const char *why = !any_node_matches ? "capacity: no node matches the selector"
+                          : replicas > 1     ? "capacity: not enough free resources for all replicas (gang)"
+                                             : "capacity: no node has the requested resources free";
+        if (strcmp(job->reason, why) != 0 && !job->not_before_ms) {
+            snprintf(job->reason, sizeof job->reason, "%s", why);
+            core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+        }
+        return 0;
+    }
+    job->attempt++;
+    job->succeeded_pods = 0;
+    job->failing = false;
+    job->not_before_ms = 0;
+    for (int r = 0; r < replicas; r++) {
+        struct core_pod *pod = pods[r];
+        snprintf(pod->id_key, sizeof pod->id_key, "%llu", (unsigned long long)pod->id);
+        pod->job_id = job->id;
+        snprintf(pod->namespace_path, sizeof pod->namespace_path, "%s", job->spec.namespace_path);
+        snprintf(pod->job_name, sizeof pod->job_name, "%s", job->spec.name);
+        pod->replica = r;
+        pod->attempt = job->attempt;
+        pod->state = POD_SCHEDULED;
+        pod->scheduled_ms = now_ms;
+        pod->exit_code = -1;
+        if (hmap_put(&st->pods, pod->id_key, pod) < 0) {
+            /* cannot happen short of memory exhaustion; the engine stops on it */
+            fx->out_of_memory = true;
+            free(pod);
+            continue;
+        }
+        core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
+        core_effect_add(fx, CORE_EFFECT_POD_START)->pod_id = pod->id;
+        core_effect_event(fx, job->id, now_ms, "Scheduled", "replica %d (attempt %d) placed on %s%s%s", r,
+                          job->attempt, pod->node, pod->device_count ? " with " : "",
+                          pod->device_count ? pod->devices[0].uuid : "");
+    }
+    st->next_pod_id += (uint64_t)replicas;
+    job->active_pods = replicas;
+    snprintf(job->reason, sizeof job->reason, "starting");
+    core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    sched_dequeue(st, job);
+    free(pods);
+    return replicas;
+}
+
+static void try_job(struct core_state *st, struct core_job *job, int64_t now_ms, struct core_effects *fx)
+{
+    if (job->state != JOB_PENDING || job->active_pods > 0 || (job->not_before_ms && job->not_before_ms > now_ms))
+        return;
+    if (st->pods.count + (size_t)job->spec.replicas > CORE_PODS_MAX)
+        return;
+    place_job(st, job, now_ms, fx);
+}
+
+void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *fx)
+{
+    fx->count = 0;
+    fx->out_of_memory = false;
+    if (st->sched_full_pass || st->fresh_overflow) {
+        for (int level = 0; level < 3; level++) {
+            struct core_job *job = st->queue_head[level];
+            while (job) {
+                struct core_job *next = job->queue_next; /* placing dequeues */
+                try_job(st, job, now_ms, fx);
+                job = next;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < st->fresh_count; i++) {
+            struct core_job *job = job_get_by_id(st, st->fresh[i]);
+            if (job && job->queued)
+                try_job(st, job, now_ms, fx);
+        }
+    }
+    st->sched_full_pass = false;
+    st->fresh_overflow = false;
+    st->fresh_count = 0;
+}
+
+int64_t core_next_wakeup(const struct core_state *st)
+{
+    int64_t next = 0;
+    for (int level = 0; level < 3; level++)
+        for (const struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
+            if (job->not_before_ms && (!next || job->not_before_ms < next))
+                next = job->not_before_ms;
+    return next;
+}
+
+/* ---- pod lifecycle ------------------------------------------------------------------ */
+
+static void stop_pod(struct core_pod *pod, struct core_effects *fx)
+{
+    if (core_pod_state_final(pod->state) || pod->stop_requested)
+        return;
+    pod->stop_requested = true;
+    core_effect_add(fx, CORE_EFFECT_POD_STOP)->pod_id = pod->id;
+    core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
+}
+
+void sched_stop_job_pods(struct core_state *st, const struct core_job *job, int64_t now_ms, struct core_effects *fx)
+{
+    (void)now_ms;
+    if (job->active_pods <= 0)
+        return;
+    void *value;
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        struct core_pod *pod = value;
+        if (pod->job_id == job->id && !core_pod_state_final(pod->state))
+            stop_pod(pod, fx);
+    }
+}
+
+static int find_active_pod(struct core_state *st, struct core_cmd *cmd, struct core_reply *reply,
+                           struct core_pod **ret_pod)
+{
+    struct core_pod *pod = pod_get(st, cmd->pod_id);
+    if (!pod)
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "pod %llu not found",
+                                (unsigned long long)cmd->pod_id);
+    if (core_pod_state_final(pod->state))
+        return core_reply_error(reply, GPUAAS_ECONFLICT, NULL, "pod %llu already ended",
+                                (unsigned long long)cmd->pod_id);
+    *ret_pod = pod;
+    return 0;
+}
+
+int sched_apply_pod_started(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+                            struct core_reply *reply)
+{
+    struct core_pod *pod;
+    int r = find_active_pod(st, cmd, reply, &pod);
+    if (r < 0)
+        return r;
+    if (cmd->start_failed) {
+        struct core_cmd exited = {.kind = CORE_CMD_POD_EXITED, .pod_id = cmd->pod_id, .exit_code = -1};
+        snprintf(exited.message, sizeof exited.message, "start failed: %s", cmd->message);
+        return sched_apply_pod_exited(st, &exited, now_ms, fx, reply);
+    }
+    if (pod->state != POD_SCHEDULED)
+        return core_reply_error(reply, GPUAAS_ECONFLICT, NULL, "pod %llu already started",
+                                (unsigned long long)pod->id);
+    pod->state = POD_RUNNING;
+    pod->started_ms = now_ms;
+    snprintf(pod->handle, sizeof pod->handle, "%s", cmd->handle);
+    core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
+    struct core_job *job = job_get_by_id(st, pod->job_id);
+    if (job && job->state == JOB_PENDING && !job->failing) {
+        /* running once every replica of the attempt runs */
+        int running = 0;
+        void *value;
+        for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+            const struct core_pod *p = value;
+            running += p->job_id == job->id && p->attempt == job->attempt && p->state == POD_RUNNING;
+        }
+        if (running == job->spec.replicas) {
+            job->state = JOB_RUNNING;
+            snprintf(job->reason, sizeof job->reason, "%s", "");
+            job->updated_ms = now_ms;
+            core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+            core_effect_event(fx, job->id, now_ms, "Running", "all %d replica(s) running (attempt %d)",
+                              job->spec.replicas, job->attempt);
+        }
+    }
+    reply->err = 0;
+    return 0;
+}
+
+static int64_t backoff_ms(const struct core_state *st, int restarts)
+{
+    int64_t ms = st->cfg.restart_backoff_ms;
+    for (int i = 1; i < restarts && ms < st->cfg.restart_backoff_max_ms; i++)
+        ms *= 2;
+    return ms < st->cfg.restart_backoff_max_ms ? ms : st->cfg.restart_backoff_max_ms;
+}
+
+static void describe_exit(const struct core_pod *pod, char *out, size_t size)
+{
+    if (pod->state == POD_LOST)
+        snprintf(out, size, "lost (%s)", pod->message[0] ? pod->message : "its processes vanished");
+    else if (pod->oom_killed)
+        snprintf(out, size, "killed: out of memory (limit reached)");
+    else if (pod->exit_signal)
+        snprintf(out, size, "killed by signal %d", pod->exit_signal);
+    else if (pod->message[0] && pod->exit_code < 0)
+        snprintf(out, size, "%s", pod->message);
+    else
+        snprintf(out, size, "exited with code %d", pod->exit_code);
+}
+
+/* The job after one of its pods ended. */
+static void job_after_pod_end(struct core_state *st, struct core_job *job, struct core_pod *pod, int64_t now_ms,
+                              struct core_effects *fx)
+{
+    job->active_pods--;
+    if (core_job_state_final(job->state)) {
+        if (job->active_pods == 0)
+            core_effect_event(fx, job->id, now_ms, "Stopped", "all pods stopped");
+        return;
+    }
+    if (pod->attempt != job->attempt)
+        return;
+    char what[CORE_REASON_MAX];
+    describe_exit(pod, what, sizeof what);
+    if (pod->state == POD_SUCCEEDED && !job->failing) {
+        job->succeeded_pods++;
+        if (job->succeeded_pods == job->spec.replicas) {
+            job->state = JOB_SUCCEEDED;
+            job->reason[0] = '\0';
+            job->updated_ms = job->finished_ms = now_ms;
+            core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+            core_effect_event(fx, job->id, now_ms, "Succeeded", "all %d replica(s) succeeded", job->spec.replicas);
+        }
+        return;
+    }
+    if (pod->state != POD_SUCCEEDED && !job->failing) {
+        /* one replica failed: the attempt failed; stop the others (gang) */
+        job->failing = true;
+        core_effect_event(fx, job->id, now_ms, "PodFailed", "replica %d (attempt %d) %s", pod->replica, pod->attempt,
+                          what);
+        void *value;
+        for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+            struct core_pod *other = value;
+            if (other->job_id == job->id && other->attempt == job->attempt && !core_pod_state_final(other->state))
+                stop_pod(other, fx);
+        }
+        if (job->spec.restart_policy == RESTART_ON_FAILURE && job->restarts < job->spec.restart_limit) {
+            job->restarts++;
+            job->state = JOB_PENDING;
+            job->not_before_ms = now_ms + backoff_ms(st, job->restarts);
+            snprintf(job->reason, sizeof job->reason, "back-off: restart %d/%d after replica %d %s", job->restarts,
+                     job->spec.restart_limit, pod->replica, what);
+        } else {
+            job->state = JOB_FAILED;
+            job->finished_ms = now_ms;
+            if (job->spec.restart_policy == RESTART_ON_FAILURE)
+                snprintf(job->reason, sizeof job->reason, "replica %d %s; restart limit %d reached", pod->replica,
+                         what, job->spec.restart_limit);
+            else
+                snprintf(job->reason, sizeof job->reason, "replica %d %s (restart policy Never)", pod->replica, what);
+            core_effect_event(fx, job->id, now_ms, "Failed", "%s", job->reason);
+        }
+        job->updated_ms = now_ms;
+        core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    }
+    if (job->failing && job->active_pods == 0 && job->state == JOB_PENDING) {
+        job->failing = false;
+        sched_enqueue(st, job);
+        core_effect_event(fx, job->id, now_ms, "BackOff", "%s", job->reason);
+    }
+}
+
+int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+                           struct core_reply *reply)
+{
+    struct core_pod *pod;
+    int r = find_active_pod(st, cmd, reply, &pod);
+    if (r < 0)
+        return r;
+    pod->ended_ms = now_ms;
+    pod->exit_code = cmd->exit_code;
+    pod->exit_signal = cmd->exit_signal;
+    pod->oom_killed = cmd->oom_killed;
+    if (cmd->message[0])
+        snprintf(pod->message, sizeof pod->message, "%s", cmd->message);
+    if (cmd->lost)
+        pod->state = POD_LOST;
+    else if (pod->stop_requested)
+        pod->state = POD_KILLED;
+    else if (cmd->exit_code == 0 && !cmd->exit_signal)
+        pod->state = POD_SUCCEEDED;
+    else
+        pod->state = POD_FAILED;
+    struct core_node *node = node_get(st, pod->node);
+    if (node)
+        node_release(node, pod);
+    st->sched_full_pass = true; /* capacity freed */
+    core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
+    struct core_job *job = job_get_by_id(st, pod->job_id);
+    if (job)
+        job_after_pod_end(st, job, pod, now_ms, fx);
+    reply->err = 0;
+    return 0;
+}
+
+int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects *fx, struct core_reply *reply)
+{
+    (void)fx;
+    for (int level = 0; level < 3; level++)
+        for (struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
+            if (job->not_before_ms && job->not_before_ms <= now_ms) {
+                fresh_add(st, job->id);
+            }
+    reply->err = 0;
+    return 0;
+}
+
+/* ---- restore ---------------------------------------------------------------------------- */
+
+int core_restore_pod(struct core_state *st, const struct core_pod *src)
+{
+    struct core_pod *pod = malloc(sizeof *pod);
+    if (!pod)
+        return GPUAAS_ENOMEM;
+    *pod = *src;
+    snprintf(pod->id_key, sizeof pod->id_key, "%llu", (unsigned long long)pod->id);
+    if (hmap_get(&st->pods, pod->id_key) || hmap_put(&st->pods, pod->id_key, pod) < 0) {
+        free(pod);
+        return GPUAAS_EEXIST;
+    }
+    if (pod->id >= st->next_pod_id)
+        st->next_pod_id = pod->id + 1;
+    return 0;
+}
+
+static int cmp_job_id(const void *a, const void *b)
+{
+    uint64_t x = (*(struct core_job *const *)a)->id, y = (*(struct core_job *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static bool attempt_failed(struct core_state *st, const struct core_job *job)
+{
+    void *value;
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        const struct core_pod *pod = value;
+        if (pod->job_id == job->id && pod->attempt == job->attempt && core_pod_state_final(pod->state) &&
+            pod->state != POD_SUCCEEDED)
+            return true;
+    }
+    return false;
+}
+
+void sched_restore_finish(struct core_state *st)
+{
+    void *value;
+    sched_nodes_changed(st);
+    /* attempts and allocations from the pods */
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        struct core_pod *pod = value;
+        struct core_job *job = job_get_by_id(st, pod->job_id);
+        if (job && pod->attempt > job->attempt)
+            job->attempt = pod->attempt;
+    }
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        struct core_pod *pod = value;
+        struct core_job *job = job_get_by_id(st, pod->job_id);
+        if (job && pod->attempt == job->attempt && pod->state == POD_SUCCEEDED)
+            job->succeeded_pods++;
+        if (core_pod_state_final(pod->state))
+            continue;
+        if (job)
+            job->active_pods++;
+        struct core_node *node = node_get(st, pod->node);
+        if (!node)
+            continue;
+        struct core_node_alloc *a = &node->alloc;
+        for (uint32_t i = 0; i < pod->device_count; i++) {
+            const struct core_pod_device *d = &pod->devices[i];
+            if (d->gpu >= node->gpu_count)
+                continue;
+            if (d->mig >= 0 && d->mig < CORE_MIG_DEVICES_MAX)
+                a->mig_pod[d->gpu][d->mig] = pod->id;
+            else if (d->milli >= GPU_MILLI_WHOLE)
+                a->gpu_pod[d->gpu] = pod->id;
+            else
+                a->gpu_milli_used[d->gpu] += d->milli;
+        }
+        a->cpu_milli_used += pod->cpu_milli;
+        a->memory_bytes_used += pod->memory_bytes;
+        node->pods_active++;
+    }
+    /* pending jobs back in the queue, in id order */
+    size_t n = 0, cap = st->jobs.count;
+    struct core_job **pending = malloc((cap ? cap : 1) * sizeof *pending);
+    if (!pending)
+        return;
+    for (size_t it = 0; hmap_next(&st->jobs, &it, NULL, &value);) {
+        struct core_job *job = value;
+        if (job->state != JOB_PENDING)
+            continue;
+        /* an attempt with a failed pod whose other pods are still ending
+         * waits for them; a placed attempt still starting is not queued */
+        job->failing = job->active_pods > 0 && attempt_failed(st, job);
+        if (job->active_pods == 0)
+            pending[n++] = job;
+    }
+    qsort(pending, n, sizeof *pending, cmp_job_id);
+    for (size_t i = 0; i < n; i++)
+        sched_enqueue(st, pending[i]);
+    free(pending);
+    st->sched_full_pass = true;
+}
