@@ -14,7 +14,7 @@ TEST_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-
 LDLIBS = $(PKG_LIBS) -lpthread -lm -ldl
 
 # Everything under src/ except the program entry point goes into libgpuaas.a.
-LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+LIB_SRCS := $(filter-out src/main.c src/fakenvml/%,$(shell find src -name '*.c' | sort))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_SUPPORT := $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))

@@ -85,7 +85,7 @@ json_t *core_render_node(const struct core_node *node)
         for (uint32_t m = 0; migs && m < gpu->mig_count; m++)
             failed |= json_array_append_new(migs, json_pack("{s:s,s:s}", "profile", gpu->mig[m].profile,
                                                             "uuid", gpu->mig[m].uuid));
-        json_t *g = json_pack("{s:i,s:s,s:s,s:s,s:b,s:o}", "index", (json_int_t)gpu->index, "uuid",
+        json_t *g = json_pack("{s:I,s:s,s:s,s:s,s:b,s:o}", "index", (json_int_t)gpu->index, "uuid",
                               gpu->uuid, "model", gpu->model, "memory", gpu_mem, "mig_mode",
                               gpu->mig_mode, "mig_devices", migs);
         failed |= !g || json_array_append_new(gpus, g);
@@ -319,8 +319,8 @@ json_t *core_render_pod(const struct core_pod *pod)
     int failed = !gpus;
     for (uint32_t i = 0; !failed && i < pod->device_count; i++) {
         const struct core_pod_device *d = &pod->devices[i];
-        json_t *g = json_pack("{s:s,s:i,s:i}", "uuid", d->uuid, "gpu_index", (json_int_t)d->gpu, "milli",
-                              (json_int_t)d->milli);
+        json_t *g = json_pack("{s:s,s:i,s:i}", "uuid", d->uuid, "gpu_index", (int)d->gpu, "milli",
+                              (int)d->milli);
         if (g && d->mig >= 0) {
             failed |= json_object_set_new(g, "mig_index", json_integer(d->mig));
             failed |= json_object_set_new(g, "mig_profile", json_string(d->mig_profile));
@@ -335,8 +335,8 @@ json_t *core_render_pod(const struct core_pod *pod)
     snprintf(name, sizeof name, "%s-r%d-a%d", pod->job_name, pod->replica, pod->attempt);
     json_t *obj = json_pack("{s:I,s:s,s:s,s:s,s:I,s:i,s:i,s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:o}", "id",
                             (json_int_t)pod->id, "name", name, "namespace", pod->namespace_path, "job", pod->job_name,
-                            "job_id", (json_int_t)pod->job_id, "replica", (json_int_t)pod->replica, "attempt",
-                            (json_int_t)pod->attempt, "node", pod->node, "state", core_pod_state_name(pod->state),
+                            "job_id", (json_int_t)pod->job_id, "replica", (int)pod->replica, "attempt",
+                            (int)pod->attempt, "node", pod->node, "state", core_pod_state_name(pod->state),
                             "gpu_model", pod->gpu_model, "capacity_type", pod->capacity_type, "cpu", cpu, "memory",
                             mem, "gpus_allocated", gpu_count, "gpus", gpus);
     if (!obj)
@@ -413,7 +413,7 @@ static json_t *holder(const struct core_state *st, uint64_t pod_id)
     if (!pod)
         return json_null();
     return json_pack("{s:I,s:s,s:s,s:i}", "pod", (json_int_t)pod->id, "namespace", pod->namespace_path, "job",
-                     pod->job_name, "replica", (json_int_t)pod->replica);
+                     pod->job_name, "replica", (int)pod->replica);
 }
 
 json_t *core_list_gpus(const struct core_state *st)
@@ -442,7 +442,7 @@ json_t *core_list_gpus(const struct core_state *st)
                     for (uint32_t d = 0; d < pod->device_count; d++)
                         if (pod->devices[d].gpu == g && pod->devices[d].milli < 1000 && pod->devices[d].mig < 0)
                             json_array_append_new(shares, json_pack("{s:i,s:o}", "milli",
-                                                                    (json_int_t)pod->devices[d].milli, "allocated_to",
+                                                                    (int)pod->devices[d].milli, "allocated_to",
                                                                     holder(st, pod->id)));
                 }
             }
@@ -452,10 +452,10 @@ json_t *core_list_gpus(const struct core_state *st)
             char mem[32];
             quantity_format_memory_bytes(gpu->memory_bytes, mem, sizeof mem);
             json_t *row = json_pack("{s:s,s:i,s:s,s:s,s:s,s:s,s:b,s:b,s:o,s:i,s:o,s:o}", "node", node->name, "index",
-                                    (json_int_t)gpu->index, "uuid", gpu->uuid, "model", gpu->model, "memory", mem,
+                                    (int)gpu->index, "uuid", gpu->uuid, "model", gpu->model, "memory", mem,
                                     "capacity_type", capacity ? capacity : "on-demand", "mig_mode", gpu->mig_mode,
                                     "allocated", allocated, "allocated_to", holder(st, node->alloc.gpu_pod[g]),
-                                    "milli_used", (json_int_t)node->alloc.gpu_milli_used[g], "shares", shares,
+                                    "milli_used", (int)node->alloc.gpu_milli_used[g], "shares", shares,
                                     "mig_devices", migs);
             if (!row || json_array_append_new(items, row) < 0) {
                 json_decref(items);

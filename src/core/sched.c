@@ -688,6 +688,9 @@ int core_restore_pod(struct core_state *st, const struct core_pod *src)
     }
     if (pod->id >= st->next_pod_id)
         st->next_pod_id = pod->id + 1;
+    /* pods outlive deleted jobs: their job ids must never be handed out again */
+    if (pod->job_id >= st->next_job_id)
+        st->next_job_id = pod->job_id + 1;
     return 0;
 }
 

@@ -153,11 +153,19 @@ static int parse_resources(const json_t *res, struct job_resources *out, struct 
         if (json_is_integer(v)) {
             snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
         } else if (json_is_real(v)) {
-            snprintf(text, sizeof text, "%.3f", json_real_value(v));
-            /* 2.5 is fine, 2.0005 is not: refuse what would be rounded */
-            if (json_real_value(v) * 1000 != (double)(int64_t)(json_real_value(v) * 1000))
+            /* 2.5 is fine, 2.0005 is not: refuse what would be rounded. The
+             * range check comes first, so the conversion is always defined. */
+            double cores = json_real_value(v);
+            if (!(cores >= 0 && cores <= QUANTITY_CPU_MILLI_MAX / 1000))
+                return spec_fail(err, GPUAAS_EINVAL, "resources.cpu", "must be between 0 and %lld cores",
+                                 (long long)(QUANTITY_CPU_MILLI_MAX / 1000));
+            double scaled = cores * 1000.0;
+            long long milli = (long long)(scaled + 0.5);
+            double off = scaled - (double)milli;
+            if (off > 1e-6 || off < -1e-6)
                 return spec_fail(err, GPUAAS_EINVAL, "resources.cpu",
                                  "at most three decimals (use milli-cores like \"500m\")");
+            snprintf(text, sizeof text, "%lldm", milli);
         } else if (json_is_string(v)) {
             snprintf(text, sizeof text, "%.63s", json_string_value(v));
         } else {
@@ -428,22 +436,16 @@ int spec_parse_job(const json_t *input, const char *default_namespace, struct jo
         r = spec_fail(err, GPUAAS_ENOMEM, "", "out of memory");
         goto out;
     }
-    json_t *restart = json_pack("{s:s,s:i}", "policy",
-                                spec.restart_policy == RESTART_ON_FAILURE ? "OnFailure" : "Never",
-                                "limit", (json_int_t)spec.restart_limit);
+    const char *policy_name = spec.restart_policy == RESTART_ON_FAILURE ? "OnFailure" : "Never";
     if ((r = set_default(doc, "kind", json_string("Job"))) < 0 ||
         (r = set_default(doc, "namespace", json_string(spec.namespace_path))) < 0 ||
         (r = set_default(doc, "priority", json_string(spec_priority_name(spec.priority)))) < 0 ||
         (r = set_default(doc, "replicas", json_integer(spec.replicas))) < 0 ||
         (r = set_default(doc, "resources", json_object())) < 0 ||
-        (r = set_default(doc, "restart", restart)) < 0) {
+        (r = set_default(doc, "restart", json_object())) < 0 ||
+        (r = set_default(json_object_get(doc, "restart"), "policy", json_string(policy_name))) < 0 ||
+        (r = set_default(json_object_get(doc, "restart"), "limit", json_integer(spec.restart_limit))) < 0) {
         spec_fail(err, GPUAAS_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    if (!json_object_get(json_object_get(doc, "restart"), "limit") &&
-        json_object_set_new(json_object_get(doc, "restart"), "limit",
-                            json_integer(spec.restart_limit)) != 0) {
-        r = spec_fail(err, GPUAAS_ENOMEM, "", "out of memory");
         goto out;
     }
     spec.document = doc;
