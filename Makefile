@@ -26,6 +26,9 @@ TST := build/test
 .PHONY: all deps run test test-build bench clean
 all: $(REL)/gpuaas
 
+# the fake NVML shared library (tests and GPU-less hosts); defines FAKENVML_LIBS
+include mk/fakenvml.mk
+
 deps:
 	@scripts/install-deps
 
@@ -64,14 +67,14 @@ $(TST)/integration/%: $(TST)/obj/tests/integration/%.o $(INTEG_SUPPORT:%.c=$(TST
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-test-build: $(TST)/gpuaas $(REL)/gpuaas \
+test-build: $(TST)/gpuaas $(REL)/gpuaas $(FAKENVML_LIBS) \
 	$(UNIT_SRCS:tests/unit/%.c=$(TST)/unit/%) \
 	$(INTEG_SRCS:tests/integration/%.c=$(TST)/integration/%)
 
 # ---- the README's commands -----------------------------------------------
 # make run ARGS="--listen 127.0.0.1:9090 --data /tmp/gpuaas"
 run: deps
-	@$(MAKE) --no-print-directory $(REL)/gpuaas
+	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so
 	exec $(REL)/gpuaas server $(ARGS)
 
 test: deps
@@ -79,7 +82,7 @@ test: deps
 	@tests/run-tests
 
 bench: deps
-	@$(MAKE) --no-print-directory $(REL)/gpuaas $(BENCH_SRCS:bench/%.c=$(REL)/%)
+	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so $(BENCH_SRCS:bench/%.c=$(REL)/%)
 	@bench/run
 
 clean:

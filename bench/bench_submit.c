@@ -11,7 +11,7 @@
  * its 201 arrives inside the measured window (the server replies only once
  * the job is durable); its latency is from just before the request is sent
  * to the end of the reply. Prints a human summary and one line
- *   RESULT threads=T seconds=S ok=N errors=E rate=R p50_ms=A p99_ms=B max_ms=C
+ *   RESULT threads=T seconds=S ok=N errors=E rate=R p50_ms=A p99_ms=B max_ms=C created=N
  * Exit status 1 if any request failed. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -317,9 +317,9 @@ static int cmd_run(int argc, char **argv)
     if (first_error != NULL)
         printf("first error: %s\n", first_error);
     printf("RESULT threads=%d seconds=%.1f ok=%llu errors=%llu rate=%.0f p50_ms=%.2f "
-           "p99_ms=%.2f max_ms=%.2f\n",
+           "p99_ms=%.2f max_ms=%.2f created=%llu\n",
            opt.threads, opt.duration_s, (unsigned long long)ok, (unsigned long long)errors, rate,
-           p50, p99, max);
+           p50, p99, max, (unsigned long long)ok_total);
     free(all);
     free(workers);
     return errors == 0 ? 0 : 1;

@@ -4,6 +4,7 @@
 #define GPUAAS_API_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "api/auth.h"
@@ -15,6 +16,9 @@
 typedef int (*api_log_path_fn)(void *arg, uint64_t pod_id, char *out, size_t out_size);
 
 struct api_config {
+    /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
+    void (*gpu_annotate)(void *arg, json_t *rows);
+    void *gpu_annotate_arg;
     api_log_path_fn log_path;
     void *log_path_arg;
     const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
@@ -29,6 +33,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
 /* The port actually bound (useful with port 0). */
 unsigned api_port(const struct api_server *server);
 int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size);
+void api_gpu_annotate(const struct api_server *server, json_t *rows);
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

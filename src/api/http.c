@@ -34,8 +34,16 @@ struct api_server {
     unsigned port;
     api_log_path_fn log_path;
     void *log_path_arg;
+    void (*gpu_annotate)(void *arg, json_t *rows);
+    void *gpu_annotate_arg;
     atomic_bool ready;
 };
+
+void api_gpu_annotate(const struct api_server *server, json_t *rows)
+{
+    if (server->gpu_annotate)
+        server->gpu_annotate(server->gpu_annotate_arg, rows);
+}
 
 bool api_ready(const struct api_server *server) { return atomic_load(&server->ready); }
 
@@ -169,7 +177,7 @@ static enum MHD_Result send_answer(struct api_request *req)
 {
     if (req->raw_text && req->status == 200)
         return send_raw(req);
-    char *text = req->answer ? json_dumps(req->answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *text = req->answer ? json_dumps(req->answer, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) : NULL;
     size_t len = text ? strlen(text) : 0;
     if (text) {
         char *grown = realloc(text, len + 2);
@@ -405,6 +413,8 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->body_max = cfg->body_max ? cfg->body_max : API_BODY_MAX;
     server->log_path = cfg->log_path;
     server->log_path_arg = cfg->log_path_arg;
+    server->gpu_annotate = cfg->gpu_annotate;
+    server->gpu_annotate_arg = cfg->gpu_annotate_arg;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned threads = cfg->threads ? cfg->threads : (unsigned)(cpus > 0 ? cpus : 1);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;

@@ -128,8 +128,12 @@ static void q_pod_list(const struct core_state *st, struct store *store, const s
 static void q_gpu_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply)
 {
-    (void)store, (void)ops, (void)arg;
-    reply_json(reply, core_list_gpus(st));
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    json_t *list = core_list_gpus(st);
+    if (list)
+        api_gpu_annotate(req->server, json_object_get(list, "items"));
+    reply_json(reply, list);
 }
 
 #define LOG_CHUNK_MAX (1024 * 1024)

@@ -207,6 +207,8 @@ void core_cmd_clear(struct core_cmd *cmd)
     if (!cmd)
         return;
     spec_release(&cmd->job);
+    free(cmd->node);
+    cmd->node = NULL;
 }
 
 void core_effects_init(struct core_effects *fx) { memset(fx, 0, sizeof *fx); }
@@ -420,7 +422,9 @@ static int apply_job_submit(struct core_state *st, struct core_cmd *cmd, int64_t
     st->next_job_id++;
     ns->jobs++;
     sched_enqueue(st, job);
-    core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
+    struct core_effect *put = core_effect_add(fx, CORE_EFFECT_JOB_PUT);
+    put->job = job;
+    put->created = true;
     core_effect_event(fx, job->id, now_ms, "Submitted", "job submitted: %d replica(s)", job->spec.replicas);
     return reply_object(reply, rendered);
 }
@@ -536,7 +540,9 @@ int core_restore_job(struct core_state *st, const struct core_job *src)
 static int apply_node_put(struct core_state *st, struct core_cmd *cmd, int64_t now_ms,
                           struct core_effects *fx, struct core_reply *reply)
 {
-    struct core_node *node = hmap_get(&st->nodes, cmd->node.name);
+    if (!cmd->node)
+        return core_reply_error(reply, GPUAAS_EINVAL, NULL, "node command without a node");
+    struct core_node *node = hmap_get(&st->nodes, cmd->node->name);
     if (!node) {
         if (st->nodes.count >= CORE_NODES_MAX)
             return core_reply_error(reply, GPUAAS_ELIMIT, NULL, "the server holds the maximum of %d nodes",
@@ -544,7 +550,7 @@ static int apply_node_put(struct core_state *st, struct core_cmd *cmd, int64_t n
         node = malloc(sizeof *node);
         if (!node)
             return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
-        *node = cmd->node;
+        *node = *cmd->node;
         if (hmap_put(&st->nodes, node->name, node) < 0) {
             free(node);
             return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
@@ -553,7 +559,7 @@ static int apply_node_put(struct core_state *st, struct core_cmd *cmd, int64_t n
         /* a re-registered node keeps what its running pods hold */
         struct core_node_alloc alloc = node->alloc;
         int32_t pods_active = node->pods_active;
-        *node = cmd->node;
+        *node = *cmd->node;
         node->alloc = alloc;
         node->pods_active = pods_active;
     }

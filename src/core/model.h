@@ -163,6 +163,8 @@ struct core_state {
     size_t queue_count;
     bool sched_full_pass;   /* capacity freed or nodes changed: retry every queued job */
     uint64_t *fresh;        /* ids queued since the last pass (only those need a try otherwise) */
+    uint64_t *backoff;      /* ids of queued jobs waiting out a back-off */
+    size_t backoff_count, backoff_cap;
     size_t fresh_count, fresh_cap;
     bool fresh_overflow;
     /* nodes in name order, for deterministic placement */
@@ -187,7 +189,7 @@ struct core_cmd {
     char namespace_path[NS_PATH_MAX + 1]; /* NAMESPACE_*, JOB_CANCEL, JOB_DELETE */
     char name[NAME_LABEL_MAX + 1];        /* JOB_CANCEL, JOB_DELETE */
     struct job_spec job;                  /* JOB_SUBMIT: taken by core_apply on success */
-    struct core_node node;                /* NODE_PUT */
+    struct core_node *node;               /* NODE_PUT: owned by the command (core_cmd_clear frees it) */
     /* POD_STARTED, POD_EXITED */
     uint64_t pod_id;
     bool start_failed;                    /* POD_STARTED */
@@ -216,6 +218,7 @@ struct core_effect {
     enum core_effect_kind kind;
     const struct core_namespace *ns;   /* NAMESPACE_PUT */
     const struct core_job *job;        /* JOB_PUT */
+    bool created;                      /* JOB_PUT: a new job (else only its status changed) */
     const struct core_node *node;      /* NODE_PUT */
     const struct core_pod *pod;        /* POD_PUT */
     uint64_t pod_id;                   /* POD_START, POD_STOP */
@@ -268,8 +271,6 @@ const struct core_job *core_find_job(const struct core_state *st, const char *ns
 const struct core_node *core_find_node(const struct core_state *st, const char *name);
 const struct core_pod *core_find_pod(const struct core_state *st, uint64_t id);
 const struct core_job *core_find_job_by_id(const struct core_state *st, uint64_t id);
-/* Earliest time a back-off ends (0: none): the engine ticks then. */
-int64_t core_next_wakeup(const struct core_state *st);
 /* Runs the scheduler (first fit) after a batch; effects appended to fx. */
 void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *fx);
 

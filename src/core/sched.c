@@ -113,8 +113,26 @@ void sched_nodes_changed(struct core_state *st)
     st->node_order_count = n;
 }
 
+/* Remembers a job waiting out a back-off, so a tick looks at those only. */
+static void backoff_add(struct core_state *st, uint64_t id)
+{
+    if (st->backoff_count == st->backoff_cap) {
+        size_t cap = st->backoff_cap ? st->backoff_cap * 2 : 16;
+        uint64_t *grown = realloc(st->backoff, cap * sizeof *grown);
+        if (!grown) {
+            st->sched_full_pass = true; /* the next pass sees it anyway */
+            return;
+        }
+        st->backoff = grown;
+        st->backoff_cap = cap;
+    }
+    st->backoff[st->backoff_count++] = id;
+}
+
 void sched_free(struct core_state *st)
 {
+    free(st->backoff);
+    st->backoff = NULL;
     free(st->fresh);
     free(st->node_order);
     st->fresh = NULL;
@@ -379,10 +397,10 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         const char *why = !any_node_matches ? "capacity: no node matches the selector"
                           : replicas > 1     ? "capacity: not enough free resources for all replicas (gang)"
                                              : "capacity: no node has the requested resources free";
-        if (strcmp(job->reason, why) != 0 && !job->not_before_ms) {
+        /* the reason is derived: shown at once, recomputed after a restart,
+         * so it is not worth a store write per pass */
+        if (!job->not_before_ms)
             snprintf(job->reason, sizeof job->reason, "%s", why);
-            core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
-        }
         return 0;
     }
     job->attempt++;
@@ -453,16 +471,6 @@ void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *f
     st->sched_full_pass = false;
     st->fresh_overflow = false;
     st->fresh_count = 0;
-}
-
-int64_t core_next_wakeup(const struct core_state *st)
-{
-    int64_t next = 0;
-    for (int level = 0; level < 3; level++)
-        for (const struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
-            if (job->not_before_ms && (!next || job->not_before_ms < next))
-                next = job->not_before_ms;
-    return next;
 }
 
 /* ---- pod lifecycle ------------------------------------------------------------------ */
@@ -606,6 +614,7 @@ static void job_after_pod_end(struct core_state *st, struct core_job *job, struc
             job->restarts++;
             job->state = JOB_PENDING;
             job->not_before_ms = now_ms + backoff_ms(st, job->restarts);
+            backoff_add(st, job->id);
             snprintf(job->reason, sizeof job->reason, "back-off: restart %d/%d after replica %d %s", job->restarts,
                      job->spec.restart_limit, pod->replica, what);
         } else {
@@ -635,6 +644,10 @@ int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t 
     int r = find_active_pod(st, cmd, reply, &pod);
     if (r < 0)
         return r;
+    /* the executor may report a quick exit before its start result: the
+     * pod then counts from when its devices were allocated */
+    if (!pod->started_ms && !cmd->lost && !(cmd->exit_code < 0 && cmd->message[0] && !cmd->exit_signal))
+        pod->started_ms = pod->scheduled_ms;
     pod->ended_ms = now_ms;
     pod->exit_code = cmd->exit_code;
     pod->exit_signal = cmd->exit_signal;
@@ -664,11 +677,17 @@ int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t 
 int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects *fx, struct core_reply *reply)
 {
     (void)fx;
-    for (int level = 0; level < 3; level++)
-        for (struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
-            if (job->not_before_ms && job->not_before_ms <= now_ms) {
-                fresh_add(st, job->id);
-            }
+    size_t kept = 0;
+    for (size_t i = 0; i < st->backoff_count; i++) {
+        struct core_job *job = job_get_by_id(st, st->backoff[i]);
+        if (!job || !job->not_before_ms || job->state != JOB_PENDING)
+            continue; /* placed, cancelled or deleted meanwhile */
+        if (job->not_before_ms <= now_ms && job->queued)
+            fresh_add(st, job->id);
+        else
+            st->backoff[kept++] = job->id; /* still waiting (or its pods still ending) */
+    }
+    st->backoff_count = kept;
     reply->err = 0;
     return 0;
 }

@@ -25,6 +25,7 @@ struct engine {
     struct engine_request *head, *tail; /* FIFO */
     unsigned queued;
     bool stopping;
+    bool joined;
     struct engine_stats stats;
 };
 
@@ -98,7 +99,7 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
     /* the world is touched only for what is durable */
     for (size_t i = 0; i < engine->action_count; i++)
         if (engine->hooks.action)
-            engine->hooks.action(engine->hooks.arg, engine->st, &engine->actions[i]);
+            engine->hooks.action(engine->hooks.arg, engine, engine->st, &engine->actions[i]);
     /* reads run after the commit, so they never show what is not durable */
     for (struct engine_request *req = batch; req; req = req->next)
         if (req->query)
@@ -272,7 +273,17 @@ void engine_stop(struct engine *engine)
     engine->stopping = true;
     pthread_cond_signal(&engine->wake);
     pthread_mutex_unlock(&engine->lock);
-    pthread_join(engine->thread, NULL);
+    if (!engine->joined) {
+        pthread_join(engine->thread, NULL);
+        engine->joined = true;
+    }
+}
+
+void engine_free(struct engine *engine)
+{
+    if (!engine)
+        return;
+    engine_stop(engine);
     pthread_mutex_destroy(&engine->lock);
     pthread_cond_destroy(&engine->wake);
     core_effects_free(&engine->fx);

@@ -47,7 +47,7 @@ struct engine_stats {
 /* Effects that act on the world (start/stop a pod) run after their batch
  * is committed, in the engine thread, through this hook. */
 struct engine_hooks {
-    void (*action)(void *arg, const struct core_state *st, const struct core_effect *effect);
+    void (*action)(void *arg, struct engine *engine, const struct core_state *st, const struct core_effect *effect);
     void *arg;
 };
 
@@ -66,8 +66,12 @@ int engine_post(struct engine *engine, const struct core_cmd *cmd);
 int engine_submit(struct engine *engine, struct engine_request *req);
 /* Queues a request and waits for its answer (for the server's own setup). */
 int engine_call(struct engine *engine, struct engine_request *req);
-/* Answers everything queued, then stops the thread and frees the engine. */
+/* Answers everything queued, then stops the thread. Later submits are
+ * refused with GPUAAS_EUNAVAIL until engine_free. */
 void engine_stop(struct engine *engine);
+/* Frees a stopped engine: call once nothing can submit any more (after the
+ * API is stopped). NULL-safe. */
+void engine_free(struct engine *engine);
 void engine_get_stats(struct engine *engine, struct engine_stats *ret_stats);
 
 #endif

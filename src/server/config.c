@@ -16,7 +16,10 @@
 const char config_default_yaml[] =
     "listen: 127.0.0.1:8080\n"
     "data: ./var\n"
+    "restart_backoff: 10s   # doubles per restart, at most 5m\n"
+    "stop_grace: 10s        # SIGTERM, then SIGKILL after this\n"
     "nodes:\n"
+    "  # this host: its GPUs come from NVML, or from the fake NVML when it has none\n"
     "  - name: local\n"
     "    cpu: 48\n"
     "    memory: 192Gi\n"
@@ -25,9 +28,8 @@ const char config_default_yaml[] =
     "      gpuaas.io/capacity-type: on-demand\n"
     "      gpuaas.io/node-group: g5-on-demand\n"
     "      gpuaas.io/zone: local-a\n"
-    "    gpus:\n"
-    "      - {model: A10G, memory: 24Gi, count: 3}\n"
-    "      - {model: A10G, memory: 24Gi, mig: [1g.6gb, 1g.6gb, 2g.12gb]}\n"
+    "    gpus: discover\n"
+    "  # simulated nodes: declared GPUs, pods run as local processes\n"
     "  - name: sim-g4dn-spot-1\n"
     "    cpu: 4\n"
     "    memory: 16Gi\n"
@@ -90,7 +92,8 @@ static const char *quantity_text(const json_t *v, char *buf, size_t size)
 
 /* One config node ({name, cpu, memory, labels, gpus: [{model, memory,
  * count | mig}]}) into the API's Node JSON. */
-static int expand_node(const json_t *in, size_t node_index, json_t **ret_node, char *err, size_t err_size)
+static int expand_node(const json_t *in, size_t node_index, json_t **ret_node, struct server_config *cfg,
+                       char *err, size_t err_size)
 {
     char where[96], buf[2][32];
     snprintf(where, sizeof where, "nodes[%zu]", node_index);
@@ -108,9 +111,17 @@ static int expand_node(const json_t *in, size_t node_index, json_t **ret_node, c
                              mem_text, "labels", labels ? json_deep_copy(labels) : json_object(), "gpus");
     if (!node)
         return GPUAAS_ENOMEM;
+    if (json_is_string(gpus) && strcmp(json_string_value(gpus), "discover") == 0) {
+        if (cfg->discover_node[0]) {
+            json_decref(node);
+            return fail(err, err_size, where, "only one node (this host) can have 'gpus: discover'");
+        }
+        snprintf(cfg->discover_node, sizeof cfg->discover_node, "%s", name);
+        gpus = NULL;
+    }
     if (gpus && !json_is_array(gpus)) {
         json_decref(node);
-        return fail(err, err_size, where, "gpus must be a list");
+        return fail(err, err_size, where, "gpus must be a list or 'discover'");
     }
     json_t *out_gpus = json_object_get(node, "gpus");
     const char *first_model = NULL;
@@ -167,7 +178,8 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
 {
     struct yamljson_error yerr = {0};
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
-    const char *listen = "127.0.0.1:8080", *data = "./var";
+    const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
+    const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -175,9 +187,15 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?o}", "listen", &listen, "data", &data, "nodes",
-                       &nodes) < 0) {
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o}", "listen", &listen, "data",
+                       &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library", &nvml_library,
+                       "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes) < 0) {
         r = fail(err, err_size, "config", jerr.text);
+        goto out;
+    }
+    if (quantity_parse_duration_ms(backoff, &cfg->restart_backoff_ms) < 0 ||
+        quantity_parse_duration_ms(grace, &cfg->stop_grace_ms) < 0 || cfg->stop_grace_ms > 3600000) {
+        r = fail(err, err_size, "config", "restart_backoff and stop_grace must be durations like 10s (grace at most 1h)");
         goto out;
     }
     if (strlen(listen) >= sizeof cfg->listen || strlen(data) >= sizeof cfg->data_dir || !*data) {
@@ -191,10 +209,13 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
     out_nodes = json_array();
     for (size_t i = 0; nodes && i < json_array_size(nodes); i++) {
         json_t *node;
-        if ((r = expand_node(json_array_get(nodes, i), i, &node, err, err_size)) < 0)
+        if ((r = expand_node(json_array_get(nodes, i), i, &node, cfg, err, err_size)) < 0)
             goto out;
         json_array_append_new(out_nodes, node);
     }
+    snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
+    snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);
+    snprintf(cfg->fake_nvml, sizeof cfg->fake_nvml, "%s", fake_nvml);
     snprintf(cfg->listen, sizeof cfg->listen, "%s", listen);
     snprintf(cfg->data_dir, sizeof cfg->data_dir, "%s", data);
     cfg->nodes = out_nodes;

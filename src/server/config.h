@@ -13,6 +13,12 @@ struct server_config {
     char listen[128];
     char data_dir[4096];
     json_t *nodes; /* array of Node JSON objects (the API's shape), owned */
+    char discover_node[64];     /* the node whose GPUs come from NVML ("" none) */
+    char nvml_library[4096];    /* "" : libnvidia-ml.so.1 */
+    char fake_nvml_library[4096];
+    char fake_nvml[4096];       /* fake description; "" : DATA/fake-nvml.conf */
+    int64_t restart_backoff_ms; /* first back-off of a restarted job */
+    int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
 };
 
 extern const char config_default_yaml[];

@@ -108,9 +108,11 @@ static void start_pod(struct pod_runner *runner, const struct core_state *st, co
         post_started(runner, pod->id, handle, NULL);
 }
 
-void pod_runner_action(void *arg, const struct core_state *st, const struct core_effect *effect)
+void pod_runner_action(void *arg, struct engine *engine, const struct core_state *st,
+                       const struct core_effect *effect)
 {
     struct pod_runner *runner = arg;
+    runner->engine = engine; /* before any pod starts, so its exit finds the engine */
     const struct core_pod *pod = core_find_pod(st, effect->pod_id);
     if (!pod)
         return;

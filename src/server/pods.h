@@ -11,12 +11,13 @@
 struct pod_runner {
     const struct exec_driver *exec;
     void *exec_ctx;
-    struct engine *engine; /* set once the engine runs */
+    struct engine *_Atomic engine; /* set once the engine runs */
     int64_t (*clock_ms)(void);
 };
 
 /* Engine hook: carries out POD_START / POD_STOP. */
-void pod_runner_action(void *arg, const struct core_state *st, const struct core_effect *effect);
+void pod_runner_action(void *arg, struct engine *engine, const struct core_state *st,
+                       const struct core_effect *effect);
 /* Executor callback: a pod ended. */
 void pod_runner_on_exit(void *arg, const struct exec_exit *ex);
 

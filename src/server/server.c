@@ -19,7 +19,10 @@
 #include "engine/engine.h"
 #include "gpuaas/error.h"
 #include "lib/clock.h"
+#include "exec/exec.h"
 #include "server/config.h"
+#include "server/gpus.h"
+#include "server/pods.h"
 #include "store/store.h"
 
 static const char server_usage[] =
@@ -142,17 +145,26 @@ static int register_nodes(struct engine *engine, const json_t *nodes, char *err,
         if (!req)
             return GPUAAS_ENOMEM;
         req->cmd.kind = CORE_CMD_NODE_PUT;
-        int r = core_node_from_json(json_array_get(nodes, i), &req->cmd.node, err, err_size);
+        req->cmd.node = malloc(sizeof *req->cmd.node);
+        int r = req->cmd.node ? core_node_from_json(json_array_get(nodes, i), req->cmd.node, err, err_size)
+                              : GPUAAS_ENOMEM;
         if (r == 0)
             r = engine_call(engine, req);
         if (r < 0 && req->reply.err)
             snprintf(err, err_size, "node %zu: %s", i, req->reply.message);
         core_reply_clear(&req->reply);
+        core_cmd_clear(&req->cmd);
         free(req);
         if (r < 0)
             return r;
     }
     return 0;
+}
+
+static int runner_log_path(void *arg, uint64_t pod_id, char *out, size_t out_size)
+{
+    struct pod_runner *runner = arg;
+    return runner->exec->log_path(runner->exec_ctx, pod_id, out, out_size);
 }
 
 int server_main(int argc, char **argv)
@@ -189,6 +201,10 @@ int server_main(int argc, char **argv)
     struct auth *auth = NULL;
     struct engine *engine = NULL;
     struct api_server *api = NULL;
+    struct pod_runner runner = {.exec = &exec_local_driver, .clock_ms = clock_now_ms};
+    struct pod_adoption *adoptions = NULL;
+    struct gpu_source gpus = {0};
+    size_t adoption_count = 0;
     core_state_init(&st);
 
     r = config_path ? config_load_file(config_path, &cfg, err, sizeof err)
@@ -211,6 +227,27 @@ int server_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* this host's GPUs, into the node that asks for discovery */
+    if (cfg.discover_node[0]) {
+        if ((r = make_data_dir(cfg.data_dir, err, sizeof err)) < 0 ||
+            (r = gpus_open(&gpus, cfg.nvml_library[0] ? cfg.nvml_library : NULL,
+                           cfg.fake_nvml_library[0] ? cfg.fake_nvml_library : NULL,
+                           cfg.fake_nvml[0] ? cfg.fake_nvml : NULL, cfg.data_dir, err, sizeof err)) < 0) {
+            fprintf(stderr, "gpuaas server: GPUs: %s\n", err);
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(cfg.nodes); i++) {
+            json_t *node = json_array_get(cfg.nodes, i);
+            if (strcmp(json_string_value(json_object_get(node, "name")), cfg.discover_node) == 0 &&
+                (r = gpus_fill_node(&gpus, node, err, sizeof err)) < 0) {
+                fprintf(stderr, "gpuaas server: GPUs: %s\n", err);
+                goto out;
+            }
+        }
+        gpus_start_sampler(&gpus, 2000);
+        fprintf(stderr, "gpuaas: %u GPU(s) on node '%s' through %s\n", gpus.count, cfg.discover_node, gpus.how);
+    }
+
     char db_path[PATH_MAX];
     snprintf(db_path, sizeof db_path, "%s/gpuaas.db", cfg.data_dir);
     if ((r = make_data_dir(cfg.data_dir, err, sizeof err)) < 0 ||
@@ -220,13 +257,33 @@ int server_main(int argc, char **argv)
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
+    st.cfg.restart_backoff_ms = cfg.restart_backoff_ms;
+    st.cfg.stop_grace_ms = (int32_t)cfg.stop_grace_ms;
+    char pods_dir[PATH_MAX];
+    snprintf(pods_dir, sizeof pods_dir, "%s/pods", cfg.data_dir);
+    if ((r = runner.exec->init(pods_dir, pod_runner_on_exit, &runner, &runner.exec_ctx, err, sizeof err)) < 0 ||
+        (r = pod_runner_collect_active(&st, &adoptions, &adoption_count)) < 0) {
+        fprintf(stderr, "gpuaas server: executor: %s\n", *err ? err : gpuaas_strerror(r));
+        goto out;
+    }
     size_t restored_jobs = st.jobs.count, restored_namespaces = st.namespaces.count;
-    if ((r = engine_start(&st, store, ops, clock_now_ms, NULL, &engine)) < 0 ||
-        (r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0) {
+    struct engine_hooks hooks = {.action = pod_runner_action, .arg = &runner};
+    if ((r = engine_start(&st, store, ops, clock_now_ms, &hooks, &engine)) < 0) {
+        fprintf(stderr, "gpuaas server: %s\n", gpuaas_strerror(r));
+        goto out;
+    }
+    runner.engine = engine;
+    /* pods the store calls active: adopt them or record how they ended */
+    pod_runner_reconcile(&runner, adoptions, adoption_count);
+    if ((r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
-    struct api_config api_cfg = {.listen = cfg.listen};
+    struct api_config api_cfg = {.listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner};
+    if (gpus.driver) {
+        api_cfg.gpu_annotate = gpus_annotate;
+        api_cfg.gpu_annotate_arg = &gpus;
+    }
     if ((r = api_start(&api_cfg, engine, auth, clock_now_ms, &api, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", err);
         goto out;
@@ -243,8 +300,13 @@ int server_main(int argc, char **argv)
     exit_code = 0;
 out:
     api_quiesce(api);
-    engine_stop(engine); /* answers everything queued */
-    api_stop(api);
+    engine_stop(engine); /* answers everything queued; later requests get 503 */
+    api_stop(api);       /* no connection can reach the engine after this */
+    if (runner.exec_ctx)
+        runner.exec->shutdown(runner.exec_ctx); /* pods keep running; the next start adopts them */
+    engine_free(engine);
+    free(adoptions);
+    gpus_close(&gpus);
     if (store)
         ops->close(store);
     auth_free(auth);

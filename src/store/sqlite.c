@@ -69,6 +69,7 @@ enum stmt_id {
     STMT_NS_DELETE,
     STMT_NODE_PUT,
     STMT_JOB_PUT,
+    STMT_JOB_STATUS,
     STMT_JOB_DELETE,
     STMT_JOB_EVENTS_DELETE,
     STMT_EVENT_INSERT,
@@ -91,6 +92,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "ON CONFLICT (id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
                      "restarts = excluded.restarts, updated_ms = excluded.updated_ms, "
                      "finished_ms = excluded.finished_ms",
+    [STMT_JOB_STATUS] = "UPDATE jobs SET state = ?2, reason = ?3, restarts = ?4, updated_ms = ?5, finished_ms = ?6 "
+                        "WHERE id = ?1",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [STMT_JOB_EVENTS_DELETE] = "DELETE FROM job_events WHERE job_id = ?1",
     [STMT_POD_PUT] = "INSERT INTO pods (id, job_id, namespace, job, node, state, started_ms, ended_ms, doc) "
@@ -229,6 +232,22 @@ static int sqlite_begin(struct store *store) { return step_done(store, store->st
 static int sqlite_commit(struct store *store) { return step_done(store, store->stmt[STMT_COMMIT]); }
 static int sqlite_rollback(struct store *store) { return step_done(store, store->stmt[STMT_ROLLBACK]); }
 
+/* A status change rewrites only the status columns; the spec never changes. */
+static int put_job_status(struct store *store, const struct core_job *job)
+{
+    sqlite3_stmt *s = store->stmt[STMT_JOB_STATUS];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)job->id);
+    sqlite3_bind_text(s, 2, core_job_state_name(job->state), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, job->reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, job->restarts);
+    sqlite3_bind_int64(s, 5, job->updated_ms);
+    sqlite3_bind_int64(s, 6, job->finished_ms);
+    int r = step_done(store, s);
+    if (r == 0 && sqlite3_changes(store->db) == 0)
+        return GPUAAS_ENOTFOUND;
+    return r;
+}
+
 static int put_job(struct store *store, const struct core_job *job)
 {
     sqlite3_stmt *s = store->stmt[STMT_JOB_PUT];
@@ -297,6 +316,11 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
         sqlite3_bind_text(s, 1, e->path, -1, SQLITE_TRANSIENT);
         return step_done(store, s);
     case CORE_EFFECT_JOB_PUT:
+        if (!e->created) {
+            r = put_job_status(store, e->job);
+            if (r != GPUAAS_ENOTFOUND)
+                return r;
+        }
         return put_job(store, e->job);
     case CORE_EFFECT_JOB_DELETE:
         s = store->stmt[STMT_JOB_DELETE];

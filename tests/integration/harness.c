@@ -440,22 +440,27 @@ int th_server_restart(struct th_server *s)
 
 int th_server_stop(struct th_server *s)
 {
+    return th_server_stop_with(s, SIGTERM);
+}
+
+int th_server_stop_with(struct th_server *s, int sig)
+{
     if (s->pid <= 0) {
         th_note("stop: server is not running");
         return -1;
     }
-    kill(s->pid, SIGTERM);
+    kill(s->pid, sig);
     int rc = wait_child(s->pid, TH_STOP_TIMEOUT_MS);
     if (rc == -2) {
-        th_note("server pid %d did not exit within %d ms of SIGTERM; killing it", (int)s->pid,
-                TH_STOP_TIMEOUT_MS);
+        th_note("server pid %d did not exit within %d ms of signal %d; killing it", (int)s->pid,
+                TH_STOP_TIMEOUT_MS, sig);
         kill(s->pid, SIGKILL);
         wait_child(s->pid, 5000);
         rc = -1;
     }
     s->pid = 0;
     if (rc != 0) {
-        th_note("server exit status after SIGTERM: %d (expected 0)", rc);
+        th_note("server exit status after signal %d: %d (expected 0)", sig, rc);
         th_server_print_log(s, 80);
     }
     return rc;
@@ -522,6 +527,24 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+struct chunk_source {
+    const char *data;
+    size_t len, off;
+};
+
+static size_t feed_chunks(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    struct chunk_source *src = userdata;
+    size_t room = size * nitems;
+    size_t left = src->len - src->off;
+    size_t n = left < room ? left : room;
+    if (n > 16384)
+        n = 16384; /* many chunks */
+    memcpy(buf, src->data + src->off, n);
+    src->off += n;
+    return n;
+}
+
 int th_http_do(struct th_http *h, const struct th_req *req, struct th_resp *r)
 {
     memset(r, 0, sizeof *r);
@@ -565,7 +588,18 @@ int th_http_do(struct th_http *h, const struct th_req *req, struct th_resp *r)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 
     const char *method = req->method != NULL ? req->method : "GET";
-    if (strcmp(method, "GET") == 0 && req->body == NULL) {
+    struct chunk_source chunks = {0};
+    if (req->chunked && req->body != NULL) {
+        chunks.data = req->body;
+        chunks.len = req->body_len > 0 ? req->body_len : strlen(req->body);
+        headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, feed_chunks);
+        curl_easy_setopt(c, CURLOPT_READDATA, &chunks);
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") == 0 && req->body == NULL) {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "POST") == 0 || req->body != NULL) {
         const char *body = req->body != NULL ? req->body : "";
@@ -580,6 +614,7 @@ int th_http_do(struct th_http *h, const struct th_req *req, struct th_resp *r)
 
     CURLcode res = curl_easy_perform(c);
     r->curl_code = (int)res;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &r->new_connections);
     if (res == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     else if (r->curl_err[0] == '\0')

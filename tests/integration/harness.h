@@ -49,6 +49,8 @@ int th_server_restart(struct th_server *s);
  * signal N, or -1 if it did not exit within TH_STOP_TIMEOUT_MS (it is then
  * killed with SIGKILL). A non-zero status prints the server log. */
 int th_server_stop(struct th_server *s);
+/* The same with another signal (SIGINT). */
+int th_server_stop_with(struct th_server *s, int sig);
 /* kill -9 and reap. */
 void th_server_kill9(struct th_server *s);
 /* True while the child has not exited (reaps it if it has). */
@@ -71,6 +73,7 @@ struct th_resp {
     size_t len;
     json_t *json;    /* body parsed as JSON, or NULL */
     int curl_code;
+    long new_connections; /* connections curl had to open for this request */
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -83,6 +86,7 @@ struct th_req {
     const char *token;         /* NULL: the handle's token; "": no Authorization header */
     const char *authorization; /* raw Authorization header value; overrides token */
     long timeout_ms;           /* 0: 30000 */
+    bool chunked;              /* send the body with Transfer-Encoding: chunked */
 };
 
 /* Points the handle at the server (URL and admin token). 0 or -1. */

@@ -23,7 +23,17 @@
 #define LABEL63 "a23456789012345678901234567890123456789012345678901234567890123"
 #define LABEL64 LABEL63 "4"
 
-enum body_kind { BODY_TEXT = 0, BODY_2MIB, BODY_DEEP_ARRAYS, BODY_DEEP_OBJECTS, BODY_DEEP_YAML };
+enum body_kind {
+    BODY_TEXT = 0,
+    BODY_2MIB,
+    BODY_DEEP_ARRAYS,
+    BODY_DEEP_OBJECTS,
+    BODY_DEEP_YAML,
+    BODY_COMMAND_257,      /* 257 arguments */
+    BODY_COMMAND_ARG_4097, /* command[1] of 4097 bytes */
+    BODY_ENV_129,          /* 129 variables */
+    BODY_ENV_VALUE_4097,   /* env.FOO of 4097 bytes */
+};
 enum auth_kind { AUTH_ADMIN = 0, AUTH_NONE, AUTH_WRONG, AUTH_RAW };
 
 struct bad_case {
@@ -41,6 +51,7 @@ struct bad_case {
     const char *alt_code;
     const char *field;  /* expected error.field, NULL: not checked */
     bool want_position; /* message mentions a line/column number */
+    bool chunked;       /* send with Transfer-Encoding: chunked (no Content-Length) */
 };
 
 #define JOBS "/v1/jobs"
@@ -118,8 +129,75 @@ static const struct bad_case cases[] = {
      .body = SPEC("\"name\":\"two-forms\",\"command\":[\"true\"],"
                   "\"resources\":{\"gpus\":1,\"gpu_milli\":500}"),
      .status = 422, .code = "invalid"},
+    {.name = "gpus_real", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"gpus-real\",\"command\":[\"true\"],\"resources\":{\"gpus\":2.5}"),
+     .status = 422, .code = "invalid", .field = "resources.gpus"},
+    {.name = "gpus_negative", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"gpus-neg\",\"command\":[\"true\"],\"resources\":{\"gpus\":-1}"),
+     .status = 422, .code = "invalid", .field = "resources.gpus"},
+    {.name = "gpus_65", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"gpus-65\",\"command\":[\"true\"],\"resources\":{\"gpus\":65}"),
+     .status = 422, .code = "invalid", .field = "resources.gpus"},
+    {.name = "gpu_milli_1000", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"milli\",\"command\":[\"true\"],"
+                  "\"resources\":{\"gpu_milli\":1000}"),
+     .status = 422, .code = "invalid", .field = "resources.gpu_milli"},
+    {.name = "cpu_not_a_quantity", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"cpu-bad\",\"command\":[\"true\"],\"resources\":{\"cpu\":\"abc\"}"),
+     .status = 422, .code = "invalid", .field = "resources.cpu"},
+    {.name = "memory_not_a_quantity", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"mem-bad\",\"command\":[\"true\"],"
+                  "\"resources\":{\"memory\":\"lots\"}"),
+     .status = 422, .code = "invalid", .field = "resources.memory"},
+    {.name = "max_runtime_not_a_duration", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"rt-bad\",\"command\":[\"true\"],\"max_runtime\":\"forever\""),
+     .status = 422, .code = "invalid", .field = "max_runtime"},
+    {.name = "restart_policy_unknown", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"rp-bad\",\"command\":[\"true\"],"
+                  "\"restart\":{\"policy\":\"Sometimes\",\"limit\":1}"),
+     .status = 422, .code = "invalid", .field = "restart.policy"},
+    {.name = "command_empty", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"cmd-empty\",\"command\":[]"), .status = 422, .code = "invalid",
+     .field = "command"},
+    {.name = "name_missing", .method = "POST", .path = JOBS, .body = SPEC("\"command\":[\"true\"]"),
+     .status = 422, .code = "invalid", .field = "name"},
+    {.name = "kind_unknown", .method = "POST", .path = JOBS,
+     .body = "{\"kind\":\"Jobb\",\"namespace\":\"" NSB "\"," UNMATCHED
+             ",\"name\":\"kind-bad\",\"command\":[\"true\"]}",
+     .status = 422, .code = "invalid", .field = "kind"},
+    {.name = "command_257_args", .method = "POST", .path = JOBS, .body_kind = BODY_COMMAND_257,
+     .status = 413, .code = "too_large", .field = "command"},
+    {.name = "command_arg_4097_bytes", .method = "POST", .path = JOBS,
+     .body_kind = BODY_COMMAND_ARG_4097, .status = 413, .code = "too_large",
+     .field = "command[1]"},
+    {.name = "env_129_entries", .method = "POST", .path = JOBS, .body_kind = BODY_ENV_129,
+     .status = 413, .code = "too_large", .field = "env"},
+    {.name = "env_value_4097_bytes", .method = "POST", .path = JOBS,
+     .body_kind = BODY_ENV_VALUE_4097, .status = 413, .code = "too_large", .field = "env.FOO"},
     {.name = "body_2mib", .method = "POST", .path = JOBS, .body_kind = BODY_2MIB,
      .status = 413, .code = "too_large"},
+    {.name = "body_2mib_chunked", .method = "POST", .path = JOBS, .body_kind = BODY_2MIB,
+     .chunked = true, .status = 413, .code = "too_large"},
+    {.name = "namespace_body_2mib", .method = "POST", .path = NSS, .body_kind = BODY_2MIB,
+     .status = 413, .code = "too_large"},
+    {.name = "json_invalid_utf8", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"utf8\",\"command\":[\"\xff\xfe\"]"), .status = 400,
+     .code = "bad_request"},
+    {.name = "json_duplicate_key", .method = "POST", .path = JOBS,
+     .body = SPEC("\"name\":\"dup-a\",\"name\":\"dup-b\",\"command\":[\"true\"]"),
+     .status = 400, .alt_status = 422, .code = "bad_request", .alt_code = "invalid"},
+    {.name = "yaml_duplicate_key", .method = "POST", .path = JOBS,
+     .content_type = "application/yaml",
+     .body = "kind: Job\nname: dup-a\nname: dup-b\nnamespace: " NSB "\ncommand: [\"true\"]\n",
+     .status = 400, .alt_status = 422, .code = "bad_request", .alt_code = "invalid"},
+    {.name = "yaml_alias", .method = "POST", .path = JOBS, .content_type = "application/yaml",
+     .body = "kind: Job\nname: &n alias\nnamespace: " NSB "\ncommand: [*n]\n", .status = 400,
+     .alt_status = 422, .code = "bad_request", .alt_code = "invalid"},
+    {.name = "yaml_two_documents", .method = "POST", .path = JOBS,
+     .content_type = "application/yaml",
+     .body = "kind: Job\nname: doc-a\nnamespace: " NSB "\ncommand: [\"true\"]\n---\n"
+             "kind: Job\nname: doc-b\nnamespace: " NSB "\ncommand: [\"true\"]\n",
+     .status = 400, .alt_status = 422, .code = "bad_request", .alt_code = "invalid"},
 
     /* namespace names */
     {.name = "ns_uppercase", .method = "POST", .path = NSS, .body = NS_BODY("Team-AI"),
@@ -200,6 +278,10 @@ static const struct bad_case cases[] = {
      .body = "{}", .status = 405, .code = "method_not_allowed"},
 
     /* objects that do not exist, names that are taken */
+    {.name = "get_job_without_namespace", .method = "GET", .path = "/v1/jobs/existing",
+     .status = 400, .code = "bad_request"},
+    {.name = "list_jobs_bad_namespace_query", .method = "GET", .path = "/v1/jobs?namespace=A//B",
+     .status = 400, .code = "bad_request"},
     {.name = "get_unknown_job", .method = "GET", .path = "/v1/jobs/nope?namespace=" NSB,
      .status = 404, .code = "not_found"},
     {.name = "cancel_unknown_job", .method = "POST",
@@ -328,6 +410,40 @@ static char *make_body(const struct bad_case *c, size_t *ret_len)
         memset(b, '[', len);
         b[len] = '\0';
         break;
+    case BODY_COMMAND_257:
+    case BODY_COMMAND_ARG_4097:
+    case BODY_ENV_129:
+    case BODY_ENV_VALUE_4097: {
+        json_t *spec = json_pack("{s:s, s:s, s:s, s:{s:s}}", "kind", "Job", "namespace", NSB,
+                                 "name", "big-field", "selector",
+                                 "test.gpuaas.io/never-matches", "yes");
+        json_t *cmd = json_array(), *env = json_object();
+        char big[4098];
+        memset(big, 'x', 4097);
+        big[4097] = '\0';
+        json_array_append_new(cmd, json_string("run"));
+        if (c->body_kind == BODY_COMMAND_257)
+            for (int i = 1; i < 257; i++)
+                json_array_append_new(cmd, json_string("arg"));
+        if (c->body_kind == BODY_COMMAND_ARG_4097)
+            json_array_append_new(cmd, json_string(big));
+        if (c->body_kind == BODY_ENV_129)
+            for (int i = 0; i < 129; i++) {
+                char key[16];
+                snprintf(key, sizeof key, "VAR_%d", i);
+                json_object_set_new(env, key, json_string("v"));
+            }
+        if (c->body_kind == BODY_ENV_VALUE_4097)
+            json_object_set_new(env, "FOO", json_string(big));
+        json_object_set_new(spec, "command", cmd);
+        json_object_set_new(spec, "env", env);
+        b = json_dumps(spec, JSON_COMPACT);
+        json_decref(spec);
+        if (b == NULL)
+            return NULL;
+        len = strlen(b);
+        break;
+    }
     case BODY_DEEP_OBJECTS: {
         /* {"a":{"a":...{}...}} */
         len = depth * 5 + 2 + depth;
@@ -380,7 +496,7 @@ static void run_case(void **state)
 
     char auth[700];
     struct th_req req = {.method = c->method, .path = c->path, .body = body,
-                         .content_type = c->content_type};
+                         .content_type = c->content_type, .chunked = c->chunked};
     if (body != NULL)
         req.body_len = len; /* 0 (empty body) still sends the empty body */
     switch (c->auth) {

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,13 +71,14 @@ static const char JOB_B_JSON[] =
     "\"restart\":{\"policy\":\"OnFailure\",\"limit\":1}}";
 
 /* Job C: a MIG slice, submitted through the CLI with -n (no namespace in
- * the file). */
+ * the file). %s is a MIG profile some node offers (the server refuses
+ * profiles no node has). */
 static const char JOB_C_YAML[] = "kind: Job\n"
                                  "name: mig-inference\n"
                                  "priority: normal\n"
                                  "replicas: 1\n"
                                  "resources:\n"
-                                 "  mig: 1g.10gb\n"
+                                 "  mig: %s\n"
                                  "  cpu: 2\n"
                                  "  memory: 8Gi\n"
                                  "selector:\n"
@@ -95,7 +97,7 @@ static const char JOB_C_YAML[] = "kind: Job\n"
 static const char JOB_C_JSON[] =
     "{\"kind\":\"Job\",\"name\":\"mig-inference\",\"namespace\":\"team-ai/project-llm/dev\","
     "\"priority\":\"normal\",\"replicas\":1,"
-    "\"resources\":{\"mig\":\"1g.10gb\",\"cpu\":2,\"memory\":\"8Gi\"},"
+    "\"resources\":{\"mig\":\"%s\",\"cpu\":2,\"memory\":\"8Gi\"},"
     "\"selector\":{\"" UNMATCHED_LABEL "\":\"yes\"},"
     "\"command\":[\"python3\",\"serve.py\"],\"env\":{\"MODEL\":\"llama\"},"
     "\"workdir\":\"/srv\",\"max_runtime\":\"2h\","
@@ -303,6 +305,32 @@ static void test_namespaces(void **state)
                                 ? th_jstr(json_array_get(items, i), "name")
                                 : "",
                             want[i]);
+    th_resp_free(&r);
+    TH_PASS();
+}
+
+static void test_namespace_delete(void **state)
+{
+    (void)state;
+    struct th_resp r;
+    th_call(&http, "POST", "/v1/namespaces", "{\"name\":\"team-ai/scratch\"}", NULL, &r);
+    expect_status(&r, 201, "POST /v1/namespaces team-ai/scratch");
+    th_resp_free(&r);
+    /* a parent with children refuses */
+    th_call(&http, "DELETE", "/v1/namespaces/team-ai", NULL, NULL, &r);
+    expect_error(&r, 409, "conflict", "DELETE /v1/namespaces/team-ai (has children)");
+    th_resp_free(&r);
+    /* an empty leaf goes, and stays gone */
+    th_call(&http, "DELETE", "/v1/namespaces/team-ai/scratch", NULL, NULL, &r);
+    expect_status(&r, 200, "DELETE /v1/namespaces/team-ai/scratch");
+    assert_string_equal(th_jstr(r.json, "name") ? th_jstr(r.json, "name") : "",
+                        "team-ai/scratch");
+    th_resp_free(&r);
+    th_call(&http, "GET", "/v1/namespaces/team-ai/scratch", NULL, NULL, &r);
+    expect_error(&r, 404, "not_found", "GET deleted namespace");
+    th_resp_free(&r);
+    th_call(&http, "DELETE", "/v1/namespaces/team-ai/scratch", NULL, NULL, &r);
+    expect_error(&r, 404, "not_found", "DELETE deleted namespace again");
     th_resp_free(&r);
     TH_PASS();
 }
@@ -534,6 +562,47 @@ static void test_nodes(void **state)
     TH_PASS();
 }
 
+/* One connection serves many requests, error replies included. */
+static void test_keep_alive(void **state)
+{
+    (void)state;
+    struct th_http h;
+    assert_int_equal(th_http_init(&h, &srv), 0);
+    struct {
+        const char *method, *path, *body;
+        long status;
+    } seq[] = {
+        {"GET", "/healthz", NULL, 200},
+        {"GET", "/v1/namespaces", NULL, 200},
+        {"POST", "/v1/jobs", "{\"kind\":\"Job\",\"name\":\"keepalive\",\"namespace\":\"" NS
+                             "\",\"selector\":{\"" UNMATCHED_LABEL "\":\"yes\"},"
+                             "\"command\":[\"true\"]}",
+         201},
+        {"GET", "/v1/jobs/keepalive?namespace=" NS, NULL, 200},
+        {"GET", "/v1/jobs/nope?namespace=" NS, NULL, 404},
+        {"POST", "/v1/jobs", "{\"kind\":\"Job\",\"name\":\"x\",\"bogus\":1}", 422},
+        {"POST", "/v1/jobs", "{not json", 400},
+        {"POST", "/v1/jobs/keepalive/cancel?namespace=" NS, NULL, 200},
+        {"DELETE", "/v1/jobs/keepalive?namespace=" NS, NULL, 200},
+        {"PUT", "/v1/jobs", NULL, 405},
+        {"GET", "/v1/nodes", NULL, 200},
+    };
+    long opened = 0;
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        struct th_resp r;
+        th_call(&h, seq[i].method, seq[i].path, seq[i].body, NULL, &r);
+        expect_status(&r, seq[i].status, seq[i].path);
+        if (i > 0 && r.new_connections > 0)
+            th_note("%s %s (HTTP %ld) needed a new connection: the previous reply closed it",
+                    seq[i].method, seq[i].path, r.status);
+        opened += r.new_connections;
+        th_resp_free(&r);
+    }
+    th_http_free(&h);
+    assert_int_equal(opened, 1);
+    TH_PASS();
+}
+
 /* ---- CLI -------------------------------------------------------------------- */
 
 static int run_cli(char *const argv[], char **out)
@@ -581,12 +650,44 @@ static void test_cli_get_job_json(void **state)
     TH_PASS();
 }
 
+/* A MIG profile that GET /v1/nodes lists, or "" if none. */
+static void offered_mig_profile(char *out, size_t out_size)
+{
+    out[0] = '\0';
+    struct th_resp r;
+    th_call(&http, "GET", "/v1/nodes", NULL, NULL, &r);
+    size_t i, k, m;
+    json_t *node, *gpu, *dev;
+    json_array_foreach(json_object_get(r.json, "items"), i, node)
+    {
+        json_array_foreach(json_object_get(node, "gpus"), k, gpu)
+        {
+            json_array_foreach(json_object_get(gpu, "mig_devices"), m, dev)
+            {
+                const char *p = th_jstr(dev, "profile");
+                if (p != NULL && out[0] == '\0')
+                    snprintf(out, out_size, "%s", p);
+            }
+        }
+    }
+    th_resp_free(&r);
+}
+
+static char job_c_json[2048];
+
 static void test_cli_submit(void **state)
 {
     (void)state;
+    char profile[64];
+    offered_mig_profile(profile, sizeof profile);
+    if (profile[0] == '\0')
+        th_note("no node offers a MIG device; job C asks for 1g.10gb");
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, JOB_C_YAML, profile[0] ? profile : "1g.10gb");
+    snprintf(job_c_json, sizeof job_c_json, JOB_C_JSON, profile[0] ? profile : "1g.10gb");
     char file[700];
     snprintf(file, sizeof file, "%s/job-c.yaml", srv.data_dir);
-    assert_int_equal(th_write_file(file, JOB_C_YAML), 0);
+    assert_int_equal(th_write_file(file, yaml), 0);
     char *bin = (char *)th_server_bin();
     char *out = NULL;
     char *argv[] = {bin,     "submit",  "-f",      file, "--server", srv.url,
@@ -598,11 +699,11 @@ static void test_cli_submit(void **state)
     struct th_resp r;
     th_call(&http, "GET", "/v1/jobs/mig-inference?namespace=" NS, NULL, NULL, &r);
     expect_status(&r, 200, "GET job C (submitted by the CLI)");
-    check_job(r.json, JOB_C_JSON, "Pending", "GET job C");
+    check_job(r.json, job_c_json, "Pending", "GET job C");
 
     json_t *cli = NULL;
     cli_get_job_json("mig-inference", &cli);
-    check_job(cli, JOB_C_JSON, "Pending", "CLI get job C -o json");
+    check_job(cli, job_c_json, "Pending", "CLI get job C -o json");
     assert_true(json_equal(json_object_get(cli, "id"), json_object_get(r.json, "id")));
     json_decref(cli);
     th_resp_free(&r);
@@ -654,6 +755,10 @@ static void test_restart_keeps_state(void **state)
     check_namespace("team-ai/project-llm", "team-ai", "project-llm", NULL);
     check_namespace(NS, "team-ai", "project-llm", "dev");
     check_namespace(SIBLING_NS, "team-ai", "project-llm", "prod");
+    struct th_resp gone;
+    th_call(&http, "GET", "/v1/namespaces/team-ai/scratch", NULL, NULL, &gone);
+    expect_error(&gone, 404, "not_found", "deleted namespace after restart");
+    th_resp_free(&gone);
 
     same_job(job_b_before, "notebook-small");
     same_job(job_d_before, "defaults");
@@ -677,10 +782,11 @@ static void test_restart_keeps_state(void **state)
     TH_PASS();
 }
 
-static void test_sigterm_after_restart(void **state)
+/* SIGINT is a clean stop too */
+static void test_sigint_after_restart(void **state)
 {
     (void)state;
-    assert_int_equal(th_server_stop(&srv), 0);
+    assert_int_equal(th_server_stop_with(&srv, SIGINT), 0);
     TH_PASS();
 }
 
@@ -690,12 +796,14 @@ int main(void)
 {
     th_global_init();
     const struct CMUnitTest tests[] = {
-        T(test_health_and_token),   T(test_namespaces),      T(test_submit_yaml_every_field),
+        T(test_health_and_token),   T(test_namespaces),      T(test_namespace_delete),
+        T(test_submit_yaml_every_field),
         T(test_submit_json),        T(test_submit_defaults), T(test_list_subtree),
         T(test_events),             T(test_cancel),          T(test_delete),
-        T(test_nodes),              T(test_cli_get_job_json), T(test_cli_submit),
+        T(test_nodes),              T(test_keep_alive),      T(test_cli_get_job_json),
+        T(test_cli_submit),
         T(test_sigterm_exits_zero), T(test_restart_keeps_state),
-        T(test_sigterm_after_restart),
+        T(test_sigint_after_restart),
     };
     int rc = cmocka_run_group_tests_name("roundtrip", tests, group_setup, group_teardown);
     th_global_cleanup();

@@ -170,7 +170,9 @@ static int node_put(struct fixture *f, const char *text, int64_t now)
 {
     struct core_cmd *cmd = cmd_new(CORE_CMD_NODE_PUT);
     char err[256];
-    int r = node_from_text(text, &cmd->node, err, sizeof err);
+    cmd->node = malloc(sizeof *cmd->node);
+    assert_non_null(cmd->node);
+    int r = node_from_text(text, cmd->node, err, sizeof err);
     if (r != 0)
         fail_msg("test node invalid: %s", err);
     r = apply(f, cmd, now);
