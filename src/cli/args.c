@@ -1,11 +1,25 @@
 #include "cli/args.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gpuaas/error.h"
 
-enum opt_id { OPT_SERVER, OPT_TOKEN, OPT_NAMESPACE, OPT_OUTPUT, OPT_FILE, OPT_HELP };
+enum opt_id {
+    OPT_SERVER,
+    OPT_TOKEN,
+    OPT_NAMESPACE,
+    OPT_OUTPUT,
+    OPT_FILE,
+    OPT_HELP,
+    OPT_FOLLOW,
+    OPT_REPLICA,
+    OPT_ATTEMPT,
+    OPT_JOB,
+};
 
 struct opt_def {
     const char *long_name;
@@ -22,7 +36,14 @@ static const struct opt_def opt_table[] = {
     {"filename", 'f', true, OPT_FILE},
     {"file", 0, true, OPT_FILE},
     {"help", 'h', false, OPT_HELP},
+    {"follow", 0, false, OPT_FOLLOW},
+    {"replica", 0, true, OPT_REPLICA},
+    {"attempt", 0, true, OPT_ATTEMPT},
+    {"job", 0, true, OPT_JOB},
 };
+
+/* -f after the verb `logs`: --follow, as in kubectl */
+static const struct opt_def follow_short = {"follow", 'f', false, OPT_FOLLOW};
 
 #define OPT_COUNT (sizeof opt_table / sizeof opt_table[0])
 
@@ -61,6 +82,37 @@ int cli_output_parse(const char *text, enum cli_output *ret)
     return GPUAAS_EINVAL;
 }
 
+const char *cli_verb_opt_flag(unsigned opts)
+{
+    if (opts & CLI_OPT_FILE)
+        return "-f/--filename";
+    if (opts & CLI_OPT_FOLLOW)
+        return "-f/--follow";
+    if (opts & CLI_OPT_REPLICA)
+        return "--replica";
+    if (opts & CLI_OPT_ATTEMPT)
+        return "--attempt";
+    if (opts & CLI_OPT_JOB)
+        return "--job";
+    return "";
+}
+
+/* A replica or attempt number: decimal digits only, at most INT_MAX. */
+static int parse_count(const char *text, int *ret)
+{
+    char *end;
+    long v;
+
+    if (text[0] < '0' || text[0] > '9')
+        return GPUAAS_EINVAL;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || *end != '\0' || v > INT_MAX)
+        return GPUAAS_EINVAL;
+    *ret = (int)v;
+    return 0;
+}
+
 static int apply_opt(const struct opt_def *opt, const char *shown, const char *value, struct cli_args *a,
                      char *err, size_t err_size)
 {
@@ -92,6 +144,22 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
     case OPT_HELP:
         a->help = true;
         break;
+    case OPT_FOLLOW:
+        a->follow = true;
+        a->verb_opts |= CLI_OPT_FOLLOW;
+        break;
+    case OPT_REPLICA:
+    case OPT_ATTEMPT:
+        if (parse_count(value, opt->id == OPT_REPLICA ? &a->replica : &a->attempt) < 0) {
+            snprintf(err, err_size, "flag --%s needs a non-negative integer, not \"%s\"", opt->long_name, value);
+            return GPUAAS_EINVAL;
+        }
+        a->verb_opts |= opt->id == OPT_REPLICA ? CLI_OPT_REPLICA : CLI_OPT_ATTEMPT;
+        break;
+    case OPT_JOB:
+        a->job = value;
+        a->verb_opts |= CLI_OPT_JOB;
+        break;
     }
     return 0;
 }
@@ -122,6 +190,8 @@ static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a,
         }
     } else {
         opt = opt_by_short(arg[1]);
+        if (opt && opt->id == OPT_FILE && a->npos > 0 && strcmp(a->pos[0], "logs") == 0)
+            opt = &follow_short;
         if (!opt) {
             snprintf(err, err_size, "unknown shorthand flag: '%c' in %s", arg[1], arg);
             return GPUAAS_EINVAL;
@@ -148,7 +218,7 @@ static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a,
 
 int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size)
 {
-    struct cli_args a = {.output = CLI_OUT_TABLE};
+    struct cli_args a = {.output = CLI_OUT_TABLE, .replica = -1, .attempt = -1};
     bool only_positionals = false;
     int r;
 

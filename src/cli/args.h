@@ -15,7 +15,11 @@ enum cli_output { CLI_OUT_TABLE, CLI_OUT_WIDE, CLI_OUT_JSON, CLI_OUT_YAML };
 /* Options that only some verbs accept (bit set in cli_args.verb_opts when
  * given); the global ones are always accepted. */
 enum cli_verb_opt {
-    CLI_OPT_FILE = 1u << 0, /* -f / --filename */
+    CLI_OPT_FILE = 1u << 0,    /* -f / --filename */
+    CLI_OPT_FOLLOW = 1u << 1,  /* --follow, and -f after the verb `logs` */
+    CLI_OPT_REPLICA = 1u << 2, /* --replica N */
+    CLI_OPT_ATTEMPT = 1u << 3, /* --attempt A */
+    CLI_OPT_JOB = 1u << 4,     /* --job NAME */
 };
 
 struct cli_args {
@@ -26,14 +30,24 @@ struct cli_args {
     enum cli_output output;
     bool output_set;
     bool help;             /* -h / --help */
+    bool follow;           /* --follow, or -f after the verb `logs` */
+    int replica;           /* --replica, -1 if not given */
+    int attempt;           /* --attempt, -1 if not given */
+    const char *job;       /* --job */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
     int npos;
     const char *pos[CLI_MAX_POSITIONALS]; /* pos[0] is the verb */
 };
 
 /* Parse argv[1..argc-1]. Returns 0 and fills *ret, or GPUAAS_EINVAL with a
- * one-line reason in err (e.g. "unknown flag: --foo"). */
+ * one-line reason in err (e.g. "unknown flag: --foo"). -f means --filename
+ * (it takes a value), except after the verb `logs`, where it is --follow
+ * as in kubectl. */
 int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size);
+
+/* The flag that sets the lowest bit of `opts` (enum cli_verb_opt), for
+ * "... is not an option of VERB" messages; "" when opts is 0. */
+const char *cli_verb_opt_flag(unsigned opts);
 
 /* "table" / "wide" / "json" / "yaml" -> enum. Returns 0 or GPUAAS_EINVAL. */
 int cli_output_parse(const char *text, enum cli_output *ret);

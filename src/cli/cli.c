@@ -47,24 +47,47 @@ static const struct verb verb_table[] = {
      "Example:\n"
      "  gpuaas submit -f job.yaml\n"
      "  cat job.json | gpuaas submit -f - -n team-ai/project-llm/dev\n"},
-    {"get", cli_verb_get, 0, true, "List jobs, pods, nodes, GPUs or namespaces",
+    {"get", cli_verb_get, CLI_OPT_JOB, true, "List jobs, pods, nodes, GPUs or namespaces",
      "Usage: gpuaas get RESOURCE [NAME] [-n NAMESPACE] [-o table|wide|json|yaml]\n"
+     "       gpuaas get pods [NAME] [-n NAMESPACE] [--job JOB]\n"
      "\n"
      "RESOURCE is one of: jobs (job), pods (pod, po), nodes (node, no), gpus (gpu),\n"
      "namespaces (namespace, ns), services (svc), quotas, tokens.\n"
      "-n limits jobs and pods to a namespace and its subtree. A job NAME needs its\n"
      "namespace: -n NS, NS/NAME, or a name that is unique across namespaces.\n"
      "\n"
+     "Pods are the runs of a job's replicas (one per attempt; finished ones stay\n"
+     "listed as history). --job keeps the pods of one job; a pod NAME is\n"
+     "JOB-rREPLICA-aATTEMPT, e.g. llm-finetune-r0-a0.\n"
+     "GPUs show what holds them and, where the node reports it, live use; a GPU\n"
+     "NAME is its node or its UUID.\n"
+     "\n"
      "Examples:\n"
      "  gpuaas get jobs -n team-ai\n"
      "  gpuaas get job llm-finetune -n team-ai/project-llm/dev -o yaml\n"
+     "  gpuaas get pods -n team-ai/project-llm/dev --job llm-finetune -o wide\n"
      "  gpuaas get gpus -o wide\n"},
-    {"describe", cli_verb_describe, 0, true, "Show a job's spec, state and events",
+    {"describe", cli_verb_describe, 0, true, "Show a job's spec, state, pods and events",
      "Usage: gpuaas describe job NAME [-n NAMESPACE] [-o json|yaml]\n"
      "       gpuaas describe node|namespace|pod NAME\n"
      "\n"
-     "Shows the job's spec, its state and the reason it waits, then its events.\n"
-     "-o json|yaml prints {\"job\": JOB, \"events\": {\"items\": [...], \"count\": N}}.\n"},
+     "Shows the job's spec, its state and the reason it waits, its pods (each\n"
+     "replica attempt: node, devices, exit, times), then its events.\n"
+     "-o json|yaml prints {\"job\": JOB, \"pods\": {\"items\": [...], \"count\": N},\n"
+     "\"events\": {\"items\": [...], \"count\": N}}.\n"},
+    {"logs", cli_verb_logs, CLI_OPT_FOLLOW | CLI_OPT_REPLICA | CLI_OPT_ATTEMPT, true, "Print a job's log",
+     "Usage: gpuaas logs JOB [-n NAMESPACE] [--replica N] [--attempt A] [-f|--follow]\n"
+     "\n"
+     "Prints what one replica of the job wrote to stdout and stderr, byte for byte.\n"
+     "--replica picks the replica (default 0), --attempt the attempt (default the\n"
+     "latest; a restarted replica has one log per attempt).\n"
+     "-f, --follow keeps printing as the log grows: it waits for the replica to be\n"
+     "scheduled, and exits 0 once its run has ended and the whole log is printed.\n"
+     "Without -f a job that has no pod yet is an error (exit 1).\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas logs llm-finetune -n team-ai/project-llm/dev\n"
+     "  gpuaas logs team-ai/project-llm/dev/llm-finetune --replica 1 -f\n"},
     {"delete", verb_delete, 0, true, "Delete a job or a namespace",
      "Usage: gpuaas delete job NAME [-n NAMESPACE]\n"
      "       gpuaas delete namespace PATH\n"
@@ -150,12 +173,13 @@ int cli_fail(const char *fmt, ...)
 }
 
 /* Print the API's error body: "error: MESSAGE (field F, HTTP 422 invalid)". */
-static int report_refusal(const struct cli_ctx *ctx, long status, const char *body, size_t len)
+int cli_report_refusal(const struct cli_ctx *ctx, const struct http_reply *reply)
 {
-    json_t *reply = json_loadb(body, len, 0, NULL);
-    const char *message = cli_json_str(reply, "error.message");
-    const char *field = cli_json_str(reply, "error.field");
-    const char *code = cli_json_str(reply, "error.code");
+    json_t *err = json_loadb(reply->body, reply->len, 0, NULL);
+    const char *message = cli_json_str(err, "error.message");
+    const char *field = cli_json_str(err, "error.field");
+    const char *code = cli_json_str(err, "error.code");
+    long status = reply->status;
 
     if (message) {
         fprintf(stderr, "error: %s (", message);
@@ -169,47 +193,52 @@ static int report_refusal(const struct cli_ctx *ctx, long status, const char *bo
         fputs("hint: no token found; pass --token, set GPUAAS_TOKEN, or run from beside the "
               "server's ./var (or set GPUAAS_DATA)\n",
               stderr);
-    json_decref(reply);
+    json_decref(err);
     return CLI_EXIT_REFUSED;
+}
+
+int cli_request(struct cli_ctx *ctx, const char *method, const char *path_query, const char *accept,
+                const char *body_text, struct http_reply *ret)
+{
+    char detail[CURL_ERROR_SIZE + 64];
+    enum http_fail fail;
+
+    fail = http_request(ctx->conn.server, ctx->conn.token, method, path_query, accept, body_text,
+                        body_text ? strlen(body_text) : 0, ret, detail, sizeof detail);
+    switch (fail) {
+    case HTTP_FAIL_NONE:
+        return CLI_EXIT_OK;
+    case HTTP_FAIL_UNREACHABLE:
+        fprintf(stderr, "error: cannot reach the server at %s: %s\n", ctx->conn.server, detail);
+        return CLI_EXIT_UNREACHABLE;
+    case HTTP_FAIL_BAD_URL:
+        return cli_usage_error(NULL, "bad server URL \"%s\": %s", ctx->conn.server, detail);
+    case HTTP_FAIL_TOO_LARGE:
+        return cli_fail("the reply from %s is larger than %u MiB", ctx->conn.server, HTTP_MAX_REPLY >> 20);
+    case HTTP_FAIL_OTHER:
+        break;
+    }
+    return cli_fail("request to %s failed: %s", ctx->conn.server, detail);
 }
 
 int cli_api(struct cli_ctx *ctx, const char *method, const char *path_query, const json_t *body, json_t **ret)
 {
     struct http_reply reply = {0};
-    char detail[CURL_ERROR_SIZE + 64];
     char *body_text = NULL;
     json_t *json = NULL;
     json_error_t jerr;
-    enum http_fail fail;
-    int rc = CLI_EXIT_REFUSED;
+    int rc;
 
     if (body) {
         body_text = json_dumps(body, JSON_COMPACT);
         if (!body_text)
             return cli_fail("out of memory");
     }
-    fail = http_request(ctx->conn.server, ctx->conn.token, method, path_query, body_text,
-                        body_text ? strlen(body_text) : 0, &reply, detail, sizeof detail);
-    switch (fail) {
-    case HTTP_FAIL_NONE:
-        break;
-    case HTTP_FAIL_UNREACHABLE:
-        fprintf(stderr, "error: cannot reach the server at %s: %s\n", ctx->conn.server, detail);
-        rc = CLI_EXIT_UNREACHABLE;
+    rc = cli_request(ctx, method, path_query, NULL, body_text, &reply);
+    if (rc != CLI_EXIT_OK)
         goto out;
-    case HTTP_FAIL_BAD_URL:
-        rc = cli_usage_error(NULL, "bad server URL \"%s\": %s", ctx->conn.server, detail);
-        goto out;
-    case HTTP_FAIL_TOO_LARGE:
-        rc = cli_fail("the reply from %s is larger than %u MiB", ctx->conn.server, HTTP_MAX_REPLY >> 20);
-        goto out;
-    case HTTP_FAIL_OTHER:
-        rc = cli_fail("request to %s failed: %s", ctx->conn.server, detail);
-        goto out;
-    }
-
     if (reply.status < 200 || reply.status > 299) {
-        rc = report_refusal(ctx, reply.status, reply.body, reply.len);
+        rc = cli_report_refusal(ctx, &reply);
         goto out;
     }
     json = reply.len ? json_loadb(reply.body, reply.len, 0, &jerr) : json_object();
@@ -601,7 +630,8 @@ int cli_main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     if (args.verb_opts & ~verb->verb_opts)
-        return cli_usage_error(&ctx, "-f/--filename is not an option of %s", verb->name);
+        return cli_usage_error(&ctx, "%s is not an option of %s", cli_verb_opt_flag(args.verb_opts & ~verb->verb_opts),
+                               verb->name);
     if (!verb->needs_server)
         return verb->run(&ctx);
 

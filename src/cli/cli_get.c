@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/cells.h"
 #include "cli/cli_internal.h"
 #include "cli/http_client.h"
 #include "cli/output.h"
@@ -75,7 +76,7 @@ static const char *label(const json_t *node, const char *name)
 struct row_ctx {
     struct table *table;
     int64_t now;
-    const char *filter; /* gpus: node name or GPU UUID to keep, or NULL */
+    const char *filter; /* gpus: node name or GPU UUID to keep; pods: pod name; or NULL */
 };
 
 static int add_row(struct row_ctx *rc, const char *const *cells) { return table_add_row(rc->table, cells); }
@@ -170,64 +171,60 @@ static int node_rows(struct row_ctx *rc, const json_t *node)
     return add_row(rc, cells);
 }
 
-/* One row per GPU of a node. */
-static int gpu_rows(struct row_ctx *rc, const json_t *node)
+/* One row of GET /v1/gpus. */
+static int gpu_rows(struct row_ctx *rc, const json_t *gpu)
 {
-    const char *node_name = cli_json_str(node, "name");
-    const json_t *gpu;
-    size_t i;
-    int r;
+    const char *node = cli_json_str(gpu, "node"), *uuid = cli_json_str(gpu, "uuid");
+    char index[32], holder[CELL], util[32], memory[96], temp[32], power[32], migs[CELL], shares[CELL];
 
-    json_array_foreach(json_object_get(node, "gpus"), i, gpu)
-    {
-        const json_t *devices = json_object_get(gpu, "mig_devices"), *dev;
-        const char *uuid = cli_json_str(gpu, "uuid");
-        char index[32], memory[32], profiles[CELL] = "";
-        size_t j, used = 0;
-
-        if (rc->filter && !(node_name && strcmp(rc->filter, node_name) == 0) &&
-            !(uuid && strcmp(rc->filter, uuid) == 0))
-            continue;
-        json_array_foreach(devices, j, dev)
-        {
-            const char *profile = cli_json_str(dev, "profile");
-            int n = snprintf(profiles + used, sizeof profiles - used, "%s%s", used ? "," : "",
-                             profile ? profile : "?");
-            if (n < 0 || (size_t)n >= sizeof profiles - used)
-                break;
-            used += (size_t)n;
-        }
-        const char *cells[] = {
-            node_name,
-            text_at(gpu, "index", index, sizeof index),
-            cli_json_str(gpu, "model"),
-            uuid,
-            json_is_true(json_object_get(gpu, "mig_mode")) ? "on" : "off",
-            text_at(gpu, "memory", memory, sizeof memory),
-            used ? profiles : NULL,
-        };
-        r = add_row(rc, cells);
-        if (r < 0)
-            return r;
-    }
-    return 0;
+    if (rc->filter && !(node && strcmp(rc->filter, node) == 0) && !(uuid && strcmp(rc->filter, uuid) == 0))
+        return 0;
+    const char *cells[] = {
+        node,
+        text_at(gpu, "index", index, sizeof index),
+        cli_json_str(gpu, "model"),
+        json_is_true(json_object_get(gpu, "mig_mode")) ? "on" : "off",
+        cli_gpu_allocated_to(gpu, holder, sizeof holder),
+        cli_gpu_util(gpu, util, sizeof util),
+        cli_gpu_memory_used(gpu, memory, sizeof memory),
+        uuid,
+        cli_json_str(gpu, "capacity_type"),
+        cli_gpu_temperature(gpu, temp, sizeof temp),
+        cli_gpu_power(gpu, power, sizeof power),
+        cli_gpu_mig_devices(gpu, migs, sizeof migs),
+        cli_gpu_shares(gpu, shares, sizeof shares),
+    };
+    return add_row(rc, cells);
 }
 
-/* Pods are not in the API yet; show the fields they will most likely have. */
+/* One row of GET /v1/pods: a replica attempt. */
 static int pod_rows(struct row_ctx *rc, const json_t *pod)
 {
-    char age[32], replica[32];
-    const char *state = cli_json_str(pod, "status.state");
-    const char *created = cli_json_str(pod, "status.created_at");
+    const char *name = cli_json_str(pod, "name"), *message = cli_json_str(pod, "message");
+    const char *started = cli_json_str(pod, "started_at");
+    char replica[32], attempt[32], devices[CELL], since[32], duration[32], exit_text[32];
 
-    if (!state)
-        state = cli_json_str(pod, "state");
-    if (!created)
-        created = cli_json_str(pod, "created_at");
-    format_age_since(created, rc->now, age, sizeof age);
+    if (rc->filter && !(name && strcmp(rc->filter, name) == 0))
+        return 0;
+    if (started)
+        format_age_since(started, rc->now, since, sizeof since);
     const char *cells[] = {
-        cli_json_str(pod, "namespace"), cli_json_str(pod, "name"), cli_json_str(pod, "job"), state,
-        cli_json_str(pod, "node"),      age,                       text_at(pod, "replica", replica, sizeof replica),
+        cli_json_str(pod, "namespace"),
+        cli_json_str(pod, "job"),
+        text_at(pod, "replica", replica, sizeof replica),
+        text_at(pod, "attempt", attempt, sizeof attempt),
+        cli_json_str(pod, "node"),
+        cli_json_str(pod, "state"),
+        cli_pod_devices(pod, devices, sizeof devices),
+        started ? since : NULL,
+        cli_pod_duration(pod, rc->now, duration, sizeof duration),
+        cli_pod_exit(pod, exit_text, sizeof exit_text),
+        cli_json_str(pod, "gpu_model"),
+        cli_json_str(pod, "capacity_type"),
+        cli_json_str(pod, "cpu"),
+        cli_json_str(pod, "memory"),
+        name,
+        message && message[0] ? message : NULL,
     };
     return add_row(rc, cells);
 }
@@ -268,16 +265,19 @@ static const char *const job_headers[] = {"NAMESPACE", "NAME", "STATE", "REASON"
 static const char *const namespace_headers[] = {"NAME", "AGE", "ORG", "PROJECT", "ENV"};
 static const char *const node_headers[] = {"NAME", "STATE", "GPUS", "MODEL", "CAPACITY-TYPE", "INSTANCE-TYPE",
                                            "CPU",  "MEMORY", "ZONE", "NODE-GROUP", "MIG-GPUS"};
-static const char *const gpu_headers[] = {"NODE", "INDEX", "MODEL", "UUID", "MIG", "MEMORY", "MIG-DEVICES"};
-static const char *const pod_headers[] = {"NAMESPACE", "NAME", "JOB", "STATE", "NODE", "AGE", "REPLICA"};
+static const char *const gpu_headers[] = {"NODE", "INDEX", "MODEL", "MIG", "ALLOCATED-TO", "UTIL", "MEMORY-USED",
+                                          "UUID", "CAPACITY-TYPE", "TEMP", "POWER", "MIG-DEVICES", "SHARES"};
+static const char *const pod_headers[] = {"NAMESPACE", "JOB",    "REPLICA",  "ATTEMPT", "NODE",          "STATE",
+                                          "GPUS",      "STARTED", "DURATION", "EXIT",    "GPU-MODEL",     "CAPACITY-TYPE",
+                                          "CPU",       "MEMORY",  "NAME",     "MESSAGE"};
 static const char *const generic_headers[] = {"NAMESPACE", "NAME", "STATE", "AGE"};
 
 static const struct view view_table[] = {
     {CLI_RES_JOB, "/v1/jobs", true, 6, 10, job_headers, job_rows},
     {CLI_RES_NAMESPACE, "/v1/namespaces", false, 2, 5, namespace_headers, namespace_rows},
     {CLI_RES_NODE, "/v1/nodes", false, 8, 11, node_headers, node_rows},
-    {CLI_RES_GPU, "/v1/nodes", false, 5, 7, gpu_headers, gpu_rows},
-    {CLI_RES_POD, "/v1/pods", true, 6, 7, pod_headers, pod_rows},
+    {CLI_RES_GPU, "/v1/gpus", false, 8, 13, gpu_headers, gpu_rows},
+    {CLI_RES_POD, "/v1/pods", true, 10, 16, pod_headers, pod_rows},
     {CLI_RES_SERVICE, "/v1/services", true, 4, 4, generic_headers, generic_rows},
     {CLI_RES_QUOTA, "/v1/quotas", true, 4, 4, generic_headers, generic_rows},
     {CLI_RES_TOKEN, "/v1/tokens", false, 4, 4, generic_headers, generic_rows},
@@ -352,61 +352,142 @@ out:
     return exit_code;
 }
 
-/* `get gpus`: there is no GPU route; the rows come from the nodes. */
-static int get_gpus(struct cli_ctx *ctx, const struct view *v, const char *name)
+/* -o json|yaml of a list filtered on the client: the matching items in the
+ * list's shape, {"items": [...], "count": N}. keep() says which. */
+static int print_filtered(const struct cli_ctx *ctx, const json_t *items, const char *name,
+                          bool (*keep)(const json_t *item, const char *name))
 {
-    json_t *nodes = NULL, *out = NULL, *items;
-    const json_t *node, *gpu;
-    size_t i, j;
-    int rc = cli_api(ctx, "GET", "/v1/nodes", NULL, &nodes);
+    json_t *out = json_array(), *list = NULL;
+    const json_t *item;
+    size_t i;
+    int rc = CLI_EXIT_OK;
 
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    items = json_object_get(nodes, "items");
-    if (ctx->args->output != CLI_OUT_JSON && ctx->args->output != CLI_OUT_YAML) {
-        rc = print_table(ctx, v, items, name);
-        goto out;
-    }
-    /* -o json|yaml: {"items":[GPU + "node"], "count":N}, the shape of a list */
-    out = json_array();
-    if (!out) {
-        rc = cli_fail("out of memory");
-        goto out;
-    }
-    json_array_foreach(items, i, node)
+    if (!out)
+        return cli_fail("out of memory");
+    json_array_foreach(items, i, item)
     {
-        const char *node_name = cli_json_str(node, "name");
-        json_array_foreach(json_object_get(node, "gpus"), j, gpu)
-        {
-            const char *uuid = cli_json_str(gpu, "uuid");
-            json_t *copy;
-            if (name && !(node_name && strcmp(name, node_name) == 0) && !(uuid && strcmp(name, uuid) == 0))
-                continue;
-            copy = json_deep_copy(gpu);
-            if (!copy || json_object_set_new(copy, "node", json_string(node_name ? node_name : "")) < 0 ||
-                json_array_append_new(out, copy) < 0) {
-                json_decref(copy);
-                rc = cli_fail("out of memory");
-                goto out;
-            }
-        }
-    }
-    if (name && json_array_size(out) == 0) {
-        rc = cli_fail("gpu \"%s\" not found", name);
-        goto out;
-    }
-    {
-        json_t *list = json_pack("{s:O,s:I}", "items", out, "count", (json_int_t)json_array_size(out));
-        if (!list) {
+        if (keep(item, name) && json_array_append(out, (json_t *)item) < 0) {
             rc = cli_fail("out of memory");
             goto out;
         }
-        rc = cli_print_object(ctx, list);
-        json_decref(list);
+    }
+    list = json_pack("{s:O,s:I}", "items", out, "count", (json_int_t)json_array_size(out));
+    rc = list ? cli_print_object(ctx, list) : cli_fail("out of memory");
+out:
+    json_decref(list);
+    json_decref(out);
+    return rc;
+}
+
+static bool gpu_matches(const json_t *gpu, const char *name)
+{
+    const char *node = cli_json_str(gpu, "node"), *uuid = cli_json_str(gpu, "uuid");
+    return (node && strcmp(name, node) == 0) || (uuid && strcmp(name, uuid) == 0);
+}
+
+static bool pod_matches(const json_t *pod, const char *name)
+{
+    const char *pod_name = cli_json_str(pod, "name");
+    return pod_name && strcmp(name, pod_name) == 0;
+}
+
+static size_t count_matches(const json_t *items, const char *name, bool (*keep)(const json_t *, const char *))
+{
+    const json_t *item;
+    size_t i, n = 0;
+
+    json_array_foreach(items, i, item)
+    {
+        if (keep(item, name))
+            n++;
+    }
+    return n;
+}
+
+/* `get gpus [NODE|UUID]`: GET /v1/gpus, one row per physical GPU. */
+static int get_gpus(struct cli_ctx *ctx, const struct view *v, const char *name)
+{
+    json_t *reply = NULL;
+    const json_t *items;
+    int rc = cli_api(ctx, "GET", v->path, NULL, &reply);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    items = json_object_get(reply, "items");
+    if (ctx->args->output != CLI_OUT_JSON && ctx->args->output != CLI_OUT_YAML)
+        rc = print_table(ctx, v, items, name);
+    else if (!name)
+        rc = cli_print_object(ctx, reply);
+    else if (count_matches(items, name, gpu_matches) == 0)
+        rc = cli_fail("gpu \"%s\" not found", name);
+    else
+        rc = print_filtered(ctx, items, name, gpu_matches);
+    json_decref(reply);
+    return rc;
+}
+
+int cli_fetch_pods(struct cli_ctx *ctx, const char *ns, const char *job, json_t **ret)
+{
+    char *ns_q = ns ? http_escape(ns, 1) : NULL, *job_q = job ? http_escape(job, 0) : NULL, *path = NULL;
+    int rc;
+
+    if ((ns && !ns_q) || (job && !job_q) ||
+        asprintf(&path, "/v1/pods%s%s%s%s%s%s", ns || job ? "?" : "", ns ? "namespace=" : "", ns ? ns_q : "",
+                 ns && job ? "&" : "", job ? "job=" : "", job ? job_q : "") < 0) {
+        path = NULL;
+        rc = cli_fail("out of memory");
+    } else {
+        rc = cli_api(ctx, "GET", path, NULL, ret);
+    }
+    free(path);
+    free(job_q);
+    free(ns_q);
+    return rc;
+}
+
+/* `get pods [NAME] [-n NS] [--job JOB]`: NAME (JOB-rN-aA) is matched here. */
+static int get_pods(struct cli_ctx *ctx, const struct view *v, const char *name)
+{
+    json_t *reply = NULL;
+    const json_t *items;
+    size_t matches;
+    int rc = cli_fetch_pods(ctx, ctx->args->ns, ctx->args->job, &reply);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    items = json_object_get(reply, "items");
+    if (ctx->args->output != CLI_OUT_JSON && ctx->args->output != CLI_OUT_YAML) {
+        if (!name && ctx->args->job && json_array_size(items) == 0) {
+            fprintf(stderr, "No pods found for job \"%s\"%s%s%s.\n", ctx->args->job,
+                    ctx->args->ns ? " in namespace \"" : "", ctx->args->ns ? ctx->args->ns : "",
+                    ctx->args->ns ? "\"" : "");
+            rc = CLI_EXIT_OK;
+        } else {
+            rc = print_table(ctx, v, items, name);
+        }
+        goto out;
+    }
+    if (!name) {
+        rc = cli_print_object(ctx, reply);
+        goto out;
+    }
+    /* one pod: the object itself, as `get job NAME -o json` prints a job */
+    matches = count_matches(items, name, pod_matches);
+    if (matches == 0) {
+        rc = cli_fail("pod \"%s\" not found", name);
+    } else if (matches > 1) {
+        rc = cli_usage_error(ctx, "pod \"%s\" exists in %zu namespaces; say which with -n NAMESPACE", name, matches);
+    } else {
+        const json_t *item;
+        size_t i;
+        json_array_foreach(items, i, item)
+        {
+            if (pod_matches(item, name))
+                rc = cli_print_object(ctx, item);
+        }
     }
 out:
-    json_decref(out);
-    json_decref(nodes);
+    json_decref(reply);
     return rc;
 }
 
@@ -428,8 +509,12 @@ int cli_verb_get(struct cli_ctx *ctx)
     v = view_lookup(res);
     if (!v)
         return cli_usage_error(ctx, "unknown resource type \"%s\"", a->pos[1]);
+    if (a->job && res != CLI_RES_POD)
+        return cli_usage_error(ctx, "--job only applies to get pods");
     if (res == CLI_RES_GPU)
         return get_gpus(ctx, v, name);
+    if (res == CLI_RES_POD)
+        return get_pods(ctx, v, name);
 
     if (res == CLI_RES_JOB && name) {
         rc = cli_resolve_job(ctx, name, &job_ns, &job_name);
@@ -480,7 +565,16 @@ static void put_clean(const char *s, FILE *out)
 static void pretty_label(const char *key, char *out, size_t size)
 {
     static const char *const acronyms[][2] = {
-        {"id", "ID"}, {"cpu", "CPU"}, {"gpus", "GPUs"}, {"uuid", "UUID"}, {"gpu_milli", "GPU milli"},
+        {"id", "ID"},
+        {"cpu", "CPU"},
+        {"gpus", "GPUs"},
+        {"uuid", "UUID"},
+        {"gpu_milli", "GPU milli"},
+        {"gpu_model", "GPU model"},
+        {"gpus_allocated", "GPUs allocated"},
+        {"job_id", "Job ID"},
+        {"oom_killed", "OOM killed"},
+        {"duration_s", "Duration (s)"},
     };
     size_t len = strlen(key), i;
 
@@ -695,12 +789,91 @@ static int print_events(const json_t *events, int64_t now, FILE *out)
     return r;
 }
 
+/* The pods of one job out of a GET /v1/pods reply (a job's name may have
+ * been used before in the namespace: the id tells its pods apart), as a
+ * new list {"items": [...], "count": N}; NULL when out of memory. */
+static json_t *job_pods(const json_t *reply, const json_t *job)
+{
+    const json_t *id = json_object_get(job, "id"), *pod;
+    const char *ns = cli_json_str(job, "namespace"), *name = cli_json_str(job, "name");
+    json_t *items = json_array(), *list;
+    size_t i;
+
+    if (!items)
+        return NULL;
+    json_array_foreach(json_object_get(reply, "items"), i, pod)
+    {
+        const char *pod_ns = cli_json_str(pod, "namespace"), *pod_job = cli_json_str(pod, "job");
+        const json_t *job_id = json_object_get(pod, "job_id");
+        if (!pod_ns || !ns || strcmp(pod_ns, ns) != 0 || !pod_job || !name || strcmp(pod_job, name) != 0)
+            continue;
+        if (json_is_integer(id) && json_is_integer(job_id) && !json_equal(id, job_id))
+            continue;
+        if (json_array_append(items, (json_t *)pod) < 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    list = json_pack("{s:o,s:I}", "items", items, "count", (json_int_t)json_array_size(items));
+    return list;
+}
+
+static int print_pods(const json_t *pods, int64_t now, FILE *out)
+{
+    const char *const headers[] = {"REPLICA", "ATTEMPT", "NODE", "STATE", "DEVICES", "EXIT",
+                                   "STARTED", "ENDED",   "DURATION", "MESSAGE"};
+    const json_t *items = json_object_get(pods, "items"), *pod;
+    struct table *t = NULL;
+    size_t i;
+    int r;
+
+    if (json_array_size(items) == 0) {
+        fputs("Pods:    <none>\n", out);
+        return 0;
+    }
+    r = table_new(sizeof headers / sizeof headers[0], &t);
+    if (r < 0)
+        return r;
+    r = table_add_row(t, headers);
+    json_array_foreach(items, i, pod)
+    {
+        const char *started = cli_json_str(pod, "started_at"), *ended = cli_json_str(pod, "ended_at");
+        const char *message = cli_json_str(pod, "message");
+        char replica[32], attempt[32], devices[CELL], exit_text[32], since[32], until[32], duration[32];
+        if (r < 0)
+            break;
+        if (started)
+            format_age_since(started, now, since, sizeof since);
+        if (ended)
+            format_age_since(ended, now, until, sizeof until);
+        const char *cells[] = {
+            text_at(pod, "replica", replica, sizeof replica),
+            text_at(pod, "attempt", attempt, sizeof attempt),
+            cli_json_str(pod, "node"),
+            cli_json_str(pod, "state"),
+            cli_pod_devices(pod, devices, sizeof devices),
+            cli_pod_exit(pod, exit_text, sizeof exit_text),
+            started ? since : NULL,
+            ended ? until : NULL,
+            cli_pod_duration(pod, now, duration, sizeof duration),
+            message && message[0] ? message : NULL,
+        };
+        r = table_add_row(t, cells);
+    }
+    if (r == 0) {
+        fputs("Pods:\n", out);
+        table_print(t, out, 2);
+    }
+    table_free(t);
+    return r;
+}
+
 static int describe_job(struct cli_ctx *ctx, const char *arg)
 {
     char *ns = NULL, *name = NULL, *path = NULL, *events_path = NULL;
-    json_t *job = NULL, *events = NULL, *both = NULL;
+    json_t *job = NULL, *events = NULL, *pod_reply = NULL, *pods = NULL, *all = NULL;
     int64_t now = (int64_t)time(NULL);
-    int rc, events_rc, r;
+    int rc, events_rc, pods_rc, r;
 
     rc = cli_resolve_job(ctx, arg, &ns, &name);
     if (rc != CLI_EXIT_OK)
@@ -714,34 +887,79 @@ static int describe_job(struct cli_ctx *ctx, const char *arg)
     rc = cli_api(ctx, "GET", path, NULL, &job);
     if (rc != CLI_EXIT_OK)
         goto out;
+    pods_rc = cli_fetch_pods(ctx, ns, name, &pod_reply);
+    if (pods_rc == CLI_EXIT_OK) {
+        pods = job_pods(pod_reply, job);
+        if (!pods)
+            pods_rc = cli_fail("out of memory");
+    }
     events_rc = cli_api(ctx, "GET", events_path, NULL, &events);
 
     if (ctx->args->output == CLI_OUT_JSON || ctx->args->output == CLI_OUT_YAML) {
-        if (events_rc != CLI_EXIT_OK) {
-            rc = events_rc;
+        if (pods_rc != CLI_EXIT_OK || events_rc != CLI_EXIT_OK) {
+            rc = pods_rc != CLI_EXIT_OK ? pods_rc : events_rc;
             goto out;
         }
-        both = json_pack("{s:O,s:O}", "job", job, "events", events);
-        rc = both ? cli_print_object(ctx, both) : cli_fail("out of memory");
+        all = json_pack("{s:O,s:O,s:O}", "job", job, "pods", pods, "events", events);
+        rc = all ? cli_print_object(ctx, all) : cli_fail("out of memory");
         goto out;
     }
     describe_object(job, now, stdout);
+    if (pods_rc != CLI_EXIT_OK) {
+        fputs("Pods:    <unavailable>\n", stdout);
+        rc = pods_rc;
+    } else {
+        r = print_pods(pods, now, stdout);
+        if (r < 0)
+            rc = cli_fail("cannot print the pods: %s", gpuaas_strerror(r));
+    }
     if (events_rc != CLI_EXIT_OK) {
         fputs("Events:  <unavailable>\n", stdout);
-        rc = events_rc;
+        if (rc == CLI_EXIT_OK)
+            rc = events_rc;
         goto out;
     }
     r = print_events(events, now, stdout);
-    if (r < 0)
+    if (r < 0 && rc == CLI_EXIT_OK)
         rc = cli_fail("cannot print the events: %s", gpuaas_strerror(r));
 out:
-    json_decref(both);
+    json_decref(all);
     json_decref(events);
+    json_decref(pods);
+    json_decref(pod_reply);
     json_decref(job);
     free(events_path);
     free(path);
     free(name);
     free(ns);
+    return rc;
+}
+
+/* `describe pod NAME`: there is no one-pod route; find it in the list. */
+static int describe_pod(struct cli_ctx *ctx, const char *name)
+{
+    json_t *reply = NULL;
+    const json_t *items, *pod, *found = NULL;
+    size_t i, matches = 0;
+    int rc = cli_fetch_pods(ctx, ctx->args->ns, NULL, &reply);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    items = json_object_get(reply, "items");
+    json_array_foreach(items, i, pod)
+    {
+        if (pod_matches(pod, name) && ++matches == 1)
+            found = pod;
+    }
+    if (matches == 0)
+        rc = cli_fail("pod \"%s\" not found", name);
+    else if (matches > 1)
+        rc = cli_usage_error(ctx, "pod \"%s\" exists in %zu namespaces; say which with -n NAMESPACE", name, matches);
+    else if (ctx->args->output == CLI_OUT_JSON || ctx->args->output == CLI_OUT_YAML)
+        rc = cli_print_object(ctx, found);
+    else
+        describe_object(found, (int64_t)time(NULL), stdout);
+    json_decref(reply);
     return rc;
 }
 
@@ -761,6 +979,8 @@ int cli_verb_describe(struct cli_ctx *ctx)
     res = cli_resource_lookup(a->pos[1]);
     if (res == CLI_RES_JOB)
         return describe_job(ctx, a->pos[2]);
+    if (res == CLI_RES_POD)
+        return describe_pod(ctx, a->pos[2]);
     v = view_lookup(res);
     if (!v || res == CLI_RES_GPU)
         return cli_usage_error(ctx, "cannot describe \"%s\"", a->pos[1]);

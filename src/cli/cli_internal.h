@@ -17,6 +17,8 @@ enum cli_exit {
     CLI_EXIT_UNREACHABLE = 3, /* no HTTP reply from the server */
 };
 
+struct http_reply;
+
 struct cli_ctx {
     const struct cli_args *args;
     const char *verb;      /* canonical verb name, for messages */
@@ -35,6 +37,16 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * problem was already printed and the exit code is returned. */
 int cli_api(struct cli_ctx *ctx, const char *method, const char *path_query, const json_t *body, json_t **ret);
 
+/* One request whose reply may be anything (a text/plain log). accept and
+ * body_text may be NULL. A transport failure is printed and its exit code
+ * returned; on CLI_EXIT_OK *ret holds the reply whatever its HTTP status
+ * (release it with http_reply_free). */
+int cli_request(struct cli_ctx *ctx, const char *method, const char *path_query, const char *accept,
+                const char *body_text, struct http_reply *ret);
+
+/* Print the API's error reply (non-2xx) to stderr; returns CLI_EXIT_REFUSED. */
+int cli_report_refusal(const struct cli_ctx *ctx, const struct http_reply *reply);
+
 /* Print obj in the -o json / -o yaml form. Returns an exit code. */
 int cli_print_object(const struct cli_ctx *ctx, const json_t *obj);
 
@@ -47,9 +59,14 @@ int cli_resolve_job(struct cli_ctx *ctx, const char *arg, char **ret_ns, char **
  * Returns a malloc'd string or NULL when out of memory. */
 char *cli_job_path(const char *ns, const char *name, const char *suffix);
 
-/* Verb handlers implemented in cli_get.c. */
+/* GET /v1/pods?namespace=NS&job=JOB (either may be NULL: no filter). The
+ * namespace selects its subtree. Returns an exit code; *ret as cli_api. */
+int cli_fetch_pods(struct cli_ctx *ctx, const char *ns, const char *job, json_t **ret);
+
+/* Verb handlers implemented in cli_get.c and cli_logs.c. */
 int cli_verb_get(struct cli_ctx *ctx);
 int cli_verb_describe(struct cli_ctx *ctx);
+int cli_verb_logs(struct cli_ctx *ctx);
 
 /* Small jansson helpers. */
 const json_t *cli_json_at(const json_t *obj, const char *dotted);

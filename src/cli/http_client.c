@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,79 @@ static size_t sink_write(char *data, size_t size, size_t nmemb, void *userdata)
     s->len += n;
     s->buf[s->len] = '\0';
     return n;
+}
+
+/* Header lines of the final response: a new status line ("HTTP/1.1 100
+ * Continue", then "HTTP/1.1 200 OK") starts the block over. */
+struct header_sink {
+    char *buf;
+    size_t len;
+    size_t cap;
+    bool no_memory;
+};
+
+static size_t header_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct header_sink *h = userdata;
+    size_t n = size * nmemb;
+
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        h->len = 0;
+    if (h->len + n + 1 > HTTP_MAX_HEADERS)
+        return n; /* keep what fits; a header this late is not one we read */
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = h->cap ? h->cap : 1024;
+        char *grown;
+        while (cap < h->len + n + 1)
+            cap *= 2;
+        grown = realloc(h->buf, cap);
+        if (!grown) {
+            h->no_memory = true;
+            return 0;
+        }
+        h->buf = grown;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, data, n);
+    h->len += n;
+    h->buf[h->len] = '\0';
+    return n;
+}
+
+const char *http_header_find(const char *headers, const char *name, char *out, size_t size)
+{
+    size_t name_len = strlen(name);
+    const char *line = headers;
+
+    if (!headers || size == 0)
+        return NULL;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        const char *end = eol ? eol : line + strlen(line);
+        if ((size_t)(end - line) > name_len && strncasecmp(line, name, name_len) == 0 && line[name_len] == ':') {
+            const char *v = line + name_len + 1;
+            size_t len;
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            len = (size_t)(end - v);
+            if (len >= size)
+                len = size - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+        if (!eol)
+            break;
+        line = eol + 1;
+    }
+    return NULL;
+}
+
+const char *http_reply_header(const struct http_reply *reply, const char *name, char *out, size_t size)
+{
+    return reply ? http_header_find(reply->headers, name, out, size) : NULL;
 }
 
 char *http_escape(const char *text, int keep_slash)
@@ -92,14 +166,15 @@ static enum http_fail classify(CURLcode code, const struct sink *s)
 }
 
 enum http_fail http_request(const char *base_url, const char *token, const char *method, const char *path_query,
-                            const char *body, size_t body_len, struct http_reply *ret, char *detail,
-                            size_t detail_size)
+                            const char *accept, const char *body, size_t body_len, struct http_reply *ret,
+                            char *detail, size_t detail_size)
 {
     enum http_fail fail = HTTP_FAIL_OTHER;
     char errbuf[CURL_ERROR_SIZE] = "";
     struct sink sink = {0};
+    struct header_sink hsink = {0};
     struct curl_slist *headers = NULL, *grown;
-    char *url = NULL, *auth = NULL;
+    char *url = NULL, *auth = NULL, *accept_line = NULL;
     size_t base_len = strlen(base_url);
     CURL *curl = NULL;
     CURLcode code;
@@ -117,7 +192,11 @@ enum http_fail http_request(const char *base_url, const char *token, const char 
     if (!curl)
         goto out;
 
-    grown = curl_slist_append(headers, "Accept: application/json");
+    if (asprintf(&accept_line, "Accept: %s", accept ? accept : "application/json") < 0) {
+        accept_line = NULL;
+        goto out;
+    }
+    grown = curl_slist_append(headers, accept_line);
     if (!grown)
         goto out;
     headers = grown;
@@ -156,6 +235,8 @@ enum http_fail http_request(const char *base_url, const char *token, const char 
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, header_write);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &hsink);
     if (strcmp(method, "GET") != 0) {
         if (strcmp(method, "POST") == 0) {
             curl_easy_setopt(curl, CURLOPT_POST, 1L);
@@ -172,31 +253,38 @@ enum http_fail http_request(const char *base_url, const char *token, const char 
 
     code = curl_easy_perform(curl);
     fail = classify(code, &sink);
+    if (fail != HTTP_FAIL_NONE && hsink.no_memory)
+        fail = HTTP_FAIL_OTHER;
     if (fail != HTTP_FAIL_NONE) {
         if (detail && detail_size)
             snprintf(detail, detail_size, "%s", errbuf[0] ? errbuf : curl_easy_strerror(code));
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (!sink.buf) {
+    if (!sink.buf)
         sink.buf = strdup("");
-        if (!sink.buf) {
-            fail = HTTP_FAIL_OTHER;
-            goto out;
-        }
+    if (!hsink.buf)
+        hsink.buf = strdup("");
+    if (!sink.buf || !hsink.buf) {
+        fail = HTTP_FAIL_OTHER;
+        goto out;
     }
     ret->status = status;
     ret->body = sink.buf;
     ret->len = sink.len;
+    ret->headers = hsink.buf;
     sink.buf = NULL;
+    hsink.buf = NULL;
 
 out:
     if (fail == HTTP_FAIL_OTHER && detail && detail_size && !detail[0])
         snprintf(detail, detail_size, "out of memory");
     free(sink.buf);
+    free(hsink.buf);
     curl_slist_free_all(headers);
     if (curl)
         curl_easy_cleanup(curl);
+    free(accept_line);
     free(auth);
     free(url);
     return fail;
@@ -207,6 +295,8 @@ void http_reply_free(struct http_reply *reply)
     if (!reply)
         return;
     free(reply->body);
+    free(reply->headers);
     reply->body = NULL;
+    reply->headers = NULL;
     reply->len = 0;
 }

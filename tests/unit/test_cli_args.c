@@ -1,5 +1,6 @@
 /* Client helpers that need no server: argument parsing, ages, timestamps,
- * table layout, the config file reader and URL escaping. */
+ * table layout, the config file reader, URL escaping, response headers and
+ * the cells computed from pod and GPU objects. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "cli/args.h"
+#include "cli/cells.h"
 #include "cli/config.h"
 #include "cli/http_client.h"
 #include "cli/output.h"
@@ -88,6 +90,63 @@ static void test_bad_options(void **state)
     assert_int_equal(parse(&a, err, sizeof err, 3, "get", "--help=yes"), GPUAAS_EINVAL);
     assert_int_equal(parse(&a, err, sizeof err, 3, "get", "-hx"), GPUAAS_EINVAL);
     assert_int_equal(parse(&a, err, sizeof err, 10, "a", "b", "c", "d", "e", "f", "g", "h", "i"), GPUAAS_EINVAL);
+}
+
+static void test_logs_flags(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    (void)state;
+
+    /* after the verb `logs`, -f is --follow and takes no value */
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "train", "-f"), 0);
+    assert_true(a.follow);
+    assert_null(a.file);
+    assert_int_equal(a.verb_opts, CLI_OPT_FOLLOW);
+    assert_int_equal(a.npos, 2);
+    assert_string_equal(a.pos[1], "train");
+    assert_int_equal(a.replica, -1);
+    assert_int_equal(a.attempt, -1);
+
+    assert_int_equal(parse(&a, err, sizeof err, 8, "logs", "-f", "--replica", "2", "--attempt=3", "-n", "a/b/c"), 0);
+    assert_true(a.follow);
+    assert_int_equal(a.npos, 1); /* -f took no value */
+    assert_int_equal(a.replica, 2);
+    assert_int_equal(a.attempt, 3);
+    assert_string_equal(a.ns, "a/b/c");
+    assert_int_equal(a.verb_opts, CLI_OPT_FOLLOW | CLI_OPT_REPLICA | CLI_OPT_ATTEMPT);
+
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "train", "--follow"), 0);
+    assert_true(a.follow);
+
+    /* elsewhere -f is still --filename */
+    assert_int_equal(parse(&a, err, sizeof err, 4, "submit", "-f", "logs"), 0);
+    assert_false(a.follow);
+    assert_string_equal(a.file, "logs");
+    assert_int_equal(a.npos, 1);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "get", "-f"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "-fx"), GPUAAS_EINVAL);
+
+    assert_int_equal(parse(&a, err, sizeof err, 5, "get", "pods", "--job", "train"), 0);
+    assert_string_equal(a.job, "train");
+    assert_int_equal(a.verb_opts, CLI_OPT_JOB);
+
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--replica=0"), 0);
+    assert_int_equal(a.replica, 0);
+    assert_int_equal(parse(&a, err, sizeof err, 5, "logs", "x", "--replica", "abc"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--replica"));
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--attempt=-1"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--attempt=1x"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--attempt=99999999999"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--attempt="), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "logs", "x", "--follow=yes"), GPUAAS_EINVAL);
+
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_FILE), "-f/--filename");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_FOLLOW), "-f/--follow");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_REPLICA | CLI_OPT_JOB), "--replica");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_ATTEMPT), "--attempt");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_JOB), "--job");
+    assert_string_equal(cli_verb_opt_flag(0), "");
 }
 
 static void test_resources(void **state)
@@ -275,12 +334,179 @@ static void test_escape(void **state)
     free(s);
 }
 
+static void test_header_find(void **state)
+{
+    const char *headers = "HTTP/1.1 200 OK\r\n"
+                          "Content-Type: text/plain; charset=utf-8\r\n"
+                          "X-Gpuaas-Next-Offset:   1048576  \r\n"
+                          "x-gpuaas-pod-state: Running\r\n"
+                          "X-Gpuaas-Pod: no colon here\r\n"
+                          "X-Empty:\r\n"
+                          "\r\n";
+    struct http_reply reply = {.headers = (char *)headers};
+    char out[64], tiny[4];
+    (void)state;
+
+    assert_non_null(http_header_find(headers, "X-Gpuaas-Next-Offset", out, sizeof out));
+    assert_string_equal(out, "1048576");
+    assert_non_null(http_header_find(headers, "X-GPUAAS-POD-STATE", out, sizeof out)); /* any case */
+    assert_string_equal(out, "Running");
+    assert_non_null(http_reply_header(&reply, "content-type", out, sizeof out));
+    assert_string_equal(out, "text/plain; charset=utf-8");
+    assert_non_null(http_header_find(headers, "X-Empty", out, sizeof out));
+    assert_string_equal(out, "");
+    assert_null(http_header_find(headers, "X-Gpuaas", out, sizeof out)); /* a prefix is not a name */
+    assert_null(http_header_find(headers, "Missing", out, sizeof out));
+    assert_null(http_header_find(NULL, "Missing", out, sizeof out));
+    assert_null(http_reply_header(NULL, "Missing", out, sizeof out));
+    assert_non_null(http_header_find(headers, "X-Gpuaas-Next-Offset", tiny, sizeof tiny));
+    assert_string_equal(tiny, "104"); /* cut to fit */
+    assert_non_null(http_header_find("A: 1", "a", out, sizeof out)); /* no line end */
+    assert_string_equal(out, "1");
+}
+
+static json_t *parse_json(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (!j)
+        fail_msg("bad test JSON: %s", jerr.text);
+    return j;
+}
+
+static void test_cells_states_bytes(void **state)
+{
+    char out[32], tiny[3];
+    (void)state;
+
+    assert_true(cli_pod_state_final("Succeeded"));
+    assert_true(cli_pod_state_final("Failed"));
+    assert_true(cli_pod_state_final("Killed"));
+    assert_true(cli_pod_state_final("Lost"));
+    assert_false(cli_pod_state_final("Running"));
+    assert_false(cli_pod_state_final("Scheduled"));
+    assert_false(cli_pod_state_final("succeeded"));
+    assert_false(cli_pod_state_final(NULL));
+    assert_true(cli_job_state_final("Cancelled"));
+    assert_false(cli_job_state_final("Pending"));
+    assert_false(cli_job_state_final(NULL));
+
+    assert_int_equal(cli_format_bytes(0, out, sizeof out), 1);
+    assert_string_equal(out, "0");
+    assert_true(cli_format_bytes(512, out, sizeof out) > 0);
+    assert_string_equal(out, "512B");
+    assert_true(cli_format_bytes(1024, out, sizeof out) > 0);
+    assert_string_equal(out, "1Ki");
+    assert_true(cli_format_bytes(1536, out, sizeof out) > 0);
+    assert_string_equal(out, "1.5Ki");
+    assert_true(cli_format_bytes(4509715660LL, out, sizeof out) > 0);
+    assert_string_equal(out, "4.2Gi");
+    assert_true(cli_format_bytes(80LL << 30, out, sizeof out) > 0);
+    assert_string_equal(out, "80Gi");
+    assert_true(cli_format_bytes((1LL << 30) - 1, out, sizeof out) > 0);
+    assert_string_equal(out, "1Gi"); /* 1023.99...Mi rounds up a unit */
+    assert_int_equal(cli_format_bytes(-1, out, sizeof out), GPUAAS_EINVAL);
+    assert_int_equal(cli_format_bytes(80LL << 30, tiny, sizeof tiny), GPUAAS_ETOOBIG);
+}
+
+static void test_cells_pods(void **state)
+{
+    json_t *whole = parse_json("{\"gpus\":[{\"uuid\":\"GPU-bf6f78bd-c6a6-b151\",\"gpu_index\":0,\"milli\":1000},"
+                               "{\"uuid\":\"GPU-ecdb6235-78ce\",\"gpu_index\":1,\"milli\":1000}],"
+                               "\"state\":\"Failed\",\"exit_code\":3,\"exit_signal\":0,\"oom_killed\":false,"
+                               "\"started_at\":\"2026-11-25T16:00:00Z\",\"ended_at\":\"2026-11-25T16:03:20Z\","
+                               "\"duration_s\":200.4}");
+    json_t *mig = parse_json("{\"gpus\":[{\"uuid\":\"MIG-1234\",\"gpu_index\":3,\"milli\":1000,\"mig_index\":0,"
+                             "\"mig_profile\":\"1g.10gb\"}],\"exit_code\":null,\"exit_signal\":9,"
+                             "\"started_at\":\"2026-11-25T16:00:00Z\",\"ended_at\":null}");
+    json_t *share = parse_json("{\"gpus\":[{\"uuid\":\"GPU-5c531a17-8004\",\"milli\":250}],\"exit_code\":137,"
+                               "\"exit_signal\":0,\"oom_killed\":true,\"started_at\":null,\"ended_at\":null}");
+    json_t *none = parse_json("{\"gpus\":[],\"exit_code\":null,\"exit_signal\":77}");
+    char out[CLI_UUID_SHORT * 2 + 2], small[16];
+    int64_t t0 = 1795622400; /* 2026-11-25T16:00:00Z */
+    (void)state;
+
+    assert_string_equal(cli_pod_devices(whole, out, sizeof out), "GPU-bf6f78bd,GPU-ecdb6235");
+    assert_string_equal(cli_pod_devices(mig, out, sizeof out), "1g.10gb");
+    assert_string_equal(cli_pod_devices(share, out, sizeof out), "GPU-5c531a17:250m");
+    assert_null(cli_pod_devices(none, out, sizeof out));
+    /* too long for the buffer: cut, marked */
+    assert_string_equal(cli_pod_devices(whole, small, sizeof small), "GPU-bf6f78bd...");
+
+    assert_string_equal(cli_pod_exit(whole, out, sizeof out), "3");
+    assert_string_equal(cli_pod_exit(mig, out, sizeof out), "SIGKILL");
+    assert_string_equal(cli_pod_exit(share, out, sizeof out), "OOMKilled");
+    assert_string_equal(cli_pod_exit(none, out, sizeof out), "SIG77");
+    json_object_set_new(none, "exit_signal", json_integer(0));
+    assert_null(cli_pod_exit(none, out, sizeof out)); /* still running */
+
+    assert_string_equal(cli_pod_duration(whole, t0 + 9999, out, sizeof out), "3m20s");
+    assert_string_equal(cli_pod_duration(mig, t0 + 45, out, sizeof out), "45s"); /* running: since start */
+    assert_null(cli_pod_duration(share, t0, out, sizeof out));                /* never started */
+    json_decref(whole);
+    json_decref(mig);
+    json_decref(share);
+    json_decref(none);
+}
+
+static void test_cells_gpus(void **state)
+{
+    json_t *whole = parse_json("{\"memory\":\"80Gi\",\"allocated\":true,\"allocated_to\":{\"pod\":4,"
+                               "\"namespace\":\"team-a/p/dev\",\"job\":\"train\",\"replica\":1},\"milli_used\":0,"
+                               "\"shares\":[],\"mig_devices\":[],\"utilization_pct\":37,"
+                               "\"memory_used_bytes\":4509715660,\"temperature_c\":45,\"power_w\":123.4}");
+    json_t *shared = parse_json("{\"memory\":\"24Gi\",\"allocated\":true,\"allocated_to\":null,"
+                                "\"shares\":[{\"milli\":250,\"allocated_to\":{\"pod\":1,\"namespace\":\"a\",\"job\":\"x\",\"replica\":0}},"
+                                "{\"milli\":500,\"allocated_to\":{\"pod\":2,\"namespace\":\"a\",\"job\":\"y\",\"replica\":0}},"
+                                "{\"milli\":0,\"allocated_to\":null}],"
+                                "\"mig_devices\":[],\"utilization_pct\":null,\"memory_used\":\"3Gi\"}");
+    json_t *mig = parse_json("{\"memory\":\"40Gi\",\"allocated_to\":null,\"shares\":[],\"mig_devices\":["
+                             "{\"profile\":\"3g.20gb\",\"uuid\":\"MIG-1\",\"allocated_to\":{\"pod\":7,\"namespace\":\"b\","
+                             "\"job\":\"inf\",\"replica\":2}},"
+                             "{\"profile\":\"2g.10gb\",\"uuid\":\"MIG-2\",\"allocated_to\":null},"
+                             "{\"profile\":\"1g.5gb\",\"uuid\":\"MIG-3\",\"allocated_to\":{\"pod\":8,\"namespace\":\"b\","
+                             "\"job\":\"inf\",\"replica\":3}},"
+                             "{\"profile\":\"1g.5gb\",\"uuid\":\"MIG-4\",\"allocated_to\":null}]}");
+    json_t *free_gpu = parse_json("{\"memory\":\"16Gi\",\"allocated_to\":null,\"shares\":[],\"mig_devices\":["
+                                  "{\"profile\":\"1g.5gb\",\"uuid\":\"MIG-9\",\"allocated_to\":null}]}");
+    char out[256];
+    (void)state;
+
+    assert_string_equal(cli_gpu_allocated_to(whole, out, sizeof out), "team-a/p/dev/train[r1]");
+    assert_string_equal(cli_gpu_allocated_to(shared, out, sizeof out), "3 shares: 750m");
+    assert_string_equal(cli_gpu_allocated_to(mig, out, sizeof out), "2/4 slices");
+    assert_null(cli_gpu_allocated_to(free_gpu, out, sizeof out));
+    assert_null(cli_holder_text(json_null(), out, sizeof out));
+
+    assert_string_equal(cli_gpu_mig_devices(mig, out, sizeof out),
+                        "3g.20gb:b/inf[r2],2g.10gb:free,1g.5gb:b/inf[r3],1g.5gb:free");
+    assert_null(cli_gpu_mig_devices(whole, out, sizeof out));
+    assert_string_equal(cli_gpu_shares(shared, out, sizeof out), "250m:a/x[r0],500m:a/y[r0],0m:?");
+    assert_null(cli_gpu_shares(whole, out, sizeof out));
+
+    assert_string_equal(cli_gpu_util(whole, out, sizeof out), "37%");
+    assert_string_equal(cli_gpu_util(shared, out, sizeof out), "-"); /* null */
+    assert_string_equal(cli_gpu_util(mig, out, sizeof out), "-");    /* absent */
+    assert_string_equal(cli_gpu_memory_used(whole, out, sizeof out), "4.2Gi/80Gi");
+    assert_string_equal(cli_gpu_memory_used(shared, out, sizeof out), "3Gi/24Gi");
+    assert_string_equal(cli_gpu_memory_used(mig, out, sizeof out), "-/40Gi");
+    assert_string_equal(cli_gpu_temperature(whole, out, sizeof out), "45C");
+    assert_string_equal(cli_gpu_temperature(mig, out, sizeof out), "-");
+    assert_string_equal(cli_gpu_power(whole, out, sizeof out), "123W");
+    assert_string_equal(cli_gpu_power(mig, out, sizeof out), "-");
+    json_decref(whole);
+    json_decref(shared);
+    json_decref(mig);
+    json_decref(free_gpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_anywhere),
         cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_logs_flags),
         cmocka_unit_test(test_resources),
         cmocka_unit_test(test_age),
         cmocka_unit_test(test_rfc3339),
@@ -289,6 +515,10 @@ int main(void)
         cmocka_unit_test(test_text_width),
         cmocka_unit_test(test_config_value),
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_header_find),
+        cmocka_unit_test(test_cells_states_bytes),
+        cmocka_unit_test(test_cells_pods),
+        cmocka_unit_test(test_cells_gpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
