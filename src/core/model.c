@@ -362,6 +362,12 @@ int core_restore_namespace(struct core_state *st, const char *path, int64_t crea
     return 0;
 }
 
+void core_restore_next_job_id(struct core_state *st, uint64_t next)
+{
+    if (next > st->next_job_id)
+        st->next_job_id = next;
+}
+
 /* Child counts are derived, so they are recomputed after a restore. */
 void core_restore_finish(struct core_state *st)
 {

@@ -262,6 +262,9 @@ int core_restore_namespace(struct core_state *st, const char *path, int64_t crea
 int core_restore_job(struct core_state *st, const struct core_job *job);
 int core_restore_node(struct core_state *st, const struct core_node *node);
 int core_restore_pod(struct core_state *st, const struct core_pod *pod);
+/* Ids of deleted jobs are never handed out again: the store keeps the
+ * highest one and passes next = that + 1. */
+void core_restore_next_job_id(struct core_state *st, uint64_t next);
 /* Recomputes derived counters once everything is restored. */
 void core_restore_finish(struct core_state *st);
 

@@ -141,11 +141,17 @@ void sched_free(struct core_state *st)
 
 /* ---- matching -------------------------------------------------------------------- */
 
+static bool node_has_model(const struct core_node *node, const char *model);
+
 static bool node_matches_selector(const struct core_node *node, const json_t *selector)
 {
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)selector, key, value) {
+        /* a node with several GPU models carries one label; any of its
+         * GPUs' models satisfies the model selector */
+        if (strcmp(key, "gpuaas.io/gpu-model") == 0 && node_has_model(node, json_string_value(value)))
+            continue;
         const char *have = core_node_label(node, key);
         if (!have || strcmp(have, json_string_value(value)) != 0)
             return false;
@@ -246,6 +252,15 @@ int sched_check_feasible(const struct core_state *st, const struct job_spec *spe
             }
         }
         int wanted = res->gpus > 0 ? res->gpus : 1;
+        int total = 0;
+        for (size_t i = 0; i < st->node_order_count; i++)
+            if (!model || node_has_model(st->node_order[i], model))
+                total += node_plain_gpus(st->node_order[i]) / wanted * wanted;
+        if (largest_count >= wanted && res->gpus > 0 && spec->replicas * wanted > total)
+            return core_reply_error(reply, GPUAAS_EINVAL, "replicas",
+                                    "%d replicas of %d GPU(s) can never run at once: the cluster can hold at "
+                                    "most %d such replicas",
+                                    spec->replicas, wanted, total / wanted);
         if (largest_count < wanted)
             return core_reply_error(reply, GPUAAS_EINVAL, res->gpus > 0 ? "resources.gpus" : "resources.gpu_milli",
                                     "no node has %d %s%sGPU(s) to give one replica: the largest, '%s', has %d",
@@ -399,7 +414,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
                                              : "capacity: no node has the requested resources free";
         /* the reason is derived: shown at once, recomputed after a restart,
          * so it is not worth a store write per pass */
-        if (!job->not_before_ms)
+        if (!job->not_before_ms || job->not_before_ms <= now_ms)
             snprintf(job->reason, sizeof job->reason, "%s", why);
         return 0;
     }
@@ -448,6 +463,28 @@ static void try_job(struct core_state *st, struct core_job *job, int64_t now_ms,
     place_job(st, job, now_ms, fx);
 }
 
+static const struct core_state *sort_state; /* qsort has no context argument */
+
+static int cmp_fresh(const void *a, const void *b)
+{
+    const struct core_job *x = core_find_job_by_id(sort_state, *(const uint64_t *)a);
+    const struct core_job *y = core_find_job_by_id(sort_state, *(const uint64_t *)b);
+    int px = x ? (int)x->spec.priority : -1, py = y ? (int)y->spec.priority : -1;
+    if (px != py)
+        return py - px;
+    uint64_t ix = *(const uint64_t *)a, iy = *(const uint64_t *)b;
+    return ix < iy ? -1 : ix > iy;
+}
+
+static void sched_sort_fresh(struct core_state *st)
+{
+    if (st->fresh_count < 2)
+        return;
+    sort_state = st;
+    qsort(st->fresh, st->fresh_count, sizeof *st->fresh, cmp_fresh);
+    sort_state = NULL;
+}
+
 void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *fx)
 {
     fx->count = 0;
@@ -462,6 +499,8 @@ void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *f
             }
         }
     } else {
+        /* new arrivals in queue order: priority first, then id */
+        sched_sort_fresh(st);
         for (size_t i = 0; i < st->fresh_count; i++) {
             struct core_job *job = job_get_by_id(st, st->fresh[i]);
             if (job && job->queued)
@@ -537,7 +576,9 @@ int sched_apply_pod_started(struct core_state *st, struct core_cmd *cmd, int64_t
         void *value;
         for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
             const struct core_pod *p = value;
-            running += p->job_id == job->id && p->attempt == job->attempt && p->state == POD_RUNNING;
+            /* a replica that already finished well counts as having run */
+            running += p->job_id == job->id && p->attempt == job->attempt &&
+                       (p->state == POD_RUNNING || p->state == POD_SUCCEEDED);
         }
         if (running == job->spec.replicas) {
             job->state = JOB_RUNNING;
@@ -781,7 +822,19 @@ void sched_restore_finish(struct core_state *st)
             continue;
         /* an attempt with a failed pod whose other pods are still ending
          * waits for them; a placed attempt still starting is not queued */
-        job->failing = job->active_pods > 0 && attempt_failed(st, job);
+        bool failed = job->restarts > 0 && attempt_failed(st, job);
+        job->failing = job->active_pods > 0 && failed;
+        if (failed) {
+            /* the back-off runs from the end of the failed attempt */
+            int64_t ended = 0;
+            for (size_t pit = 0; hmap_next(&st->pods, &pit, NULL, &value);) {
+                const struct core_pod *pod = value;
+                if (pod->job_id == job->id && pod->attempt == job->attempt && pod->ended_ms > ended)
+                    ended = pod->ended_ms;
+            }
+            job->not_before_ms = ended + backoff_ms(st, job->restarts);
+            backoff_add(st, job->id);
+        }
         if (job->active_pods == 0)
             pending[n++] = job;
     }

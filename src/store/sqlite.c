@@ -61,6 +61,10 @@ static const char *const migrations[] = {
     "  doc TEXT NOT NULL);"
     "CREATE INDEX pods_by_namespace ON pods (namespace, job);"
     "CREATE INDEX pods_active ON pods (ended_ms) WHERE ended_ms = 0;",
+    /* 3: counters that must survive deletions (the highest job id ever used) */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -71,6 +75,7 @@ enum stmt_id {
     STMT_JOB_PUT,
     STMT_JOB_STATUS,
     STMT_JOB_DELETE,
+    STMT_JOB_ID_HIGH,
     STMT_JOB_EVENTS_DELETE,
     STMT_EVENT_INSERT,
     STMT_POD_PUT,
@@ -94,6 +99,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "finished_ms = excluded.finished_ms",
     [STMT_JOB_STATUS] = "UPDATE jobs SET state = ?2, reason = ?3, restarts = ?4, updated_ms = ?5, finished_ms = ?6 "
                         "WHERE id = ?1",
+    [STMT_JOB_ID_HIGH] = "INSERT INTO meta (key, value) VALUES ('deleted_job_id_max', ?1) "
+                         "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
     [STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
     [STMT_JOB_EVENTS_DELETE] = "DELETE FROM job_events WHERE job_id = ?1",
     [STMT_POD_PUT] = "INSERT INTO pods (id, job_id, namespace, job, node, state, started_ms, ended_ms, doc) "
@@ -329,6 +336,10 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
             return r;
         s = store->stmt[STMT_JOB_EVENTS_DELETE];
         sqlite3_bind_int64(s, 1, (sqlite3_int64)e->job_id);
+        if ((r = step_done(store, s)) < 0)
+            return r;
+        s = store->stmt[STMT_JOB_ID_HIGH];
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)e->job_id);
         return step_done(store, s);
     case CORE_EFFECT_NODE_PUT:
         return put_node(store, e->node);
@@ -474,6 +485,13 @@ static int sqlite_load(struct store *store, struct core_state *st, char *err, si
     if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_nodes(store, st, err, err_size)) < 0 ||
         (r = load_jobs(store, st, err, err_size)) < 0 || (r = load_pods(store, st, err, err_size)) < 0)
         return r;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = 'deleted_job_id_max'", -1, &s, NULL) !=
+        SQLITE_OK)
+        return GPUAAS_EIO;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        core_restore_next_job_id(st, (uint64_t)sqlite3_column_int64(s, 0) + 1);
+    sqlite3_finalize(s);
     core_restore_finish(st);
     return 0;
 }
