@@ -376,13 +376,49 @@ static struct core_node *node_get(struct core_state *st, const char *name)
 
 /* Tries to place every replica of the job; all or nothing. Returns the
  * number of pods created (0 if it does not fit now). */
+static void set_waiting_reason(struct core_job *job, bool any_node_matches, int64_t now_ms)
+{
+    const char *why = !any_node_matches          ? "capacity: no node matches the selector"
+                      : job->spec.replicas > 1 ? "capacity: not enough free resources for all replicas (gang)"
+                                               : "capacity: no node has the requested resources free";
+    /* the reason is derived: shown at once, recomputed after a restart,
+     * so it is not worth a store write per pass */
+    if (!job->not_before_ms || job->not_before_ms <= now_ms)
+        snprintf(job->reason, sizeof job->reason, "%s", why);
+}
+
+/* Whether one replica fits anywhere now, without allocating: most jobs
+ * that wait are refused here, cheaply, on every pass. */
+static bool first_replica_fits(struct core_state *st, const struct core_job *job, bool *ret_any_node_matches)
+{
+    struct core_pod probe;
+    const json_t *selector = job_selector(&job->spec);
+    memset(&probe, 0, sizeof probe);
+    *ret_any_node_matches = false;
+    for (size_t i = 0; i < st->node_order_count; i++) {
+        struct core_node *node = st->node_order[i];
+        if (selector && !node_matches_selector(node, selector))
+            continue;
+        *ret_any_node_matches = true;
+        if (node_take(node, &job->spec.resources, &probe)) {
+            node_release(node, &probe);
+            return true;
+        }
+    }
+    return false;
+}
+
 static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms, struct core_effects *fx)
 {
     int replicas = job->spec.replicas;
-    struct core_pod **pods = calloc((size_t)replicas, sizeof *pods);
     const json_t *selector = job_selector(&job->spec);
     int placed = 0;
     bool any_node_matches = false;
+    if (!first_replica_fits(st, job, &any_node_matches)) {
+        set_waiting_reason(job, any_node_matches, now_ms);
+        return 0;
+    }
+    struct core_pod **pods = calloc((size_t)replicas, sizeof *pods);
     if (!pods)
         return 0;
     for (int r = 0; r < replicas; r++) {
@@ -409,13 +445,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         for (int r = 0; r < replicas; r++)
             free(pods[r]);
         free(pods);
-        const char *why = !any_node_matches ? "capacity: no node matches the selector"
-                          : replicas > 1     ? "capacity: not enough free resources for all replicas (gang)"
-                                             : "capacity: no node has the requested resources free";
-        /* the reason is derived: shown at once, recomputed after a restart,
-         * so it is not worth a store write per pass */
-        if (!job->not_before_ms || job->not_before_ms <= now_ms)
-            snprintf(job->reason, sizeof job->reason, "%s", why);
+        set_waiting_reason(job, any_node_matches, now_ms);
         return 0;
     }
     job->attempt++;
@@ -441,9 +471,13 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         }
         core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
         core_effect_add(fx, CORE_EFFECT_POD_START)->pod_id = pod->id;
-        core_effect_event(fx, job->id, now_ms, "Scheduled", "replica %d (attempt %d) placed on %s%s%s", r,
-                          job->attempt, pod->node, pod->device_count ? " with " : "",
-                          pod->device_count ? pod->devices[0].uuid : "");
+        char devices[CORE_REASON_MAX] = "";
+        for (uint32_t d = 0; d < pod->device_count; d++) {
+            size_t used = strlen(devices);
+            snprintf(devices + used, sizeof devices - used, "%s%s", d ? "," : " with ", pod->devices[d].uuid);
+        }
+        core_effect_event(fx, job->id, now_ms, "Scheduled", "replica %d (attempt %d) placed on %s%s", r,
+                          job->attempt, pod->node, devices);
     }
     st->next_pod_id += (uint64_t)replicas;
     job->active_pods = replicas;
@@ -699,8 +733,8 @@ int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t 
         pod->state = POD_LOST;
     else if (pod->stop_requested)
         pod->state = POD_KILLED;
-    else if (cmd->exit_code == 0 && !cmd->exit_signal)
-        pod->state = POD_SUCCEEDED;
+    else if (cmd->exit_code == 0 && !cmd->exit_signal && !cmd->oom_killed)
+        pod->state = POD_SUCCEEDED; /* a process lost to the memory limit fails the pod, whatever the exit */
     else
         pod->state = POD_FAILED;
     struct core_node *node = node_get(st, pod->node);

@@ -430,8 +430,9 @@ int spec_parse_job(const json_t *input, const char *default_namespace, struct jo
     if ((v = json_object_get(input, "restart")) && (r = parse_restart(v, &spec, err)) < 0)
         goto out;
 
-    /* canonical document: the input as given, defaults added */
-    doc = json_deep_copy(input);
+    /* canonical document: the input as given, defaults added. The spec
+     * takes the input itself (no copy): callers hand over a fresh tree. */
+    doc = json_incref((json_t *)input);
     if (!doc) {
         r = spec_fail(err, GPUAAS_ENOMEM, "", "out of memory");
         goto out;

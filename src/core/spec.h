@@ -47,7 +47,10 @@ struct spec_error {
     char message[256]; /* "expected an integer, got a string" */
 };
 
-/* Validates `input` (borrowed). `default_namespace` (may be NULL) is used
+/* Validates `input`. On success the spec keeps a reference to `input` as its
+ * document and adds the defaults to it: the caller must not use or change
+ * `input` afterwards except to drop its own reference. On failure `input`
+ * is untouched. `default_namespace` (may be NULL) is used
  * when the spec has no namespace; if both are set they must agree.
  * On success fills *ret_spec (spec->document is a new reference owned by the
  * spec; release with spec_release) and returns 0; otherwise returns
