@@ -82,8 +82,10 @@ test: deps
 	@tests/run-tests
 
 bench: deps
+	@scripts/install-deps wrk
 	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so $(BENCH_SRCS:bench/%.c=$(REL)/%)
 	@bench/run
+	@bench/run-wrk
 
 clean:
 	rm -rf build

@@ -50,8 +50,9 @@ struct api_request {
     /* the answer */
     unsigned status;
     json_t *answer;
-    char *raw_text;          /* plain-text answer (logs) instead of JSON */
+    char *raw_text;          /* plain-text answer (logs), or JSON text made by the engine */
     size_t raw_len;
+    bool raw_is_json;
     char raw_headers[2][2][64];
     struct engine_request ereq;
 };

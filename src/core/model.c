@@ -112,6 +112,7 @@ static void job_free(struct core_job *job)
     if (!job)
         return;
     spec_release(&job->spec);
+    free(job->spec_text);
     free(job);
 }
 
@@ -199,6 +200,7 @@ void core_reply_clear(struct core_reply *reply)
     if (!reply)
         return;
     json_decref(reply->object);
+    free(reply->text);
     memset(reply, 0, sizeof *reply);
 }
 
@@ -414,13 +416,17 @@ static int apply_job_submit(struct core_state *st, struct core_cmd *cmd, int64_t
     job->state = JOB_PENDING;
     snprintf(job->reason, sizeof job->reason, "waiting for placement");
     job->created_ms = job->updated_ms = now_ms;
-    json_t *rendered = NULL;
+    char *rendered = NULL;
+    size_t rendered_len = 0;
     job->spec = *spec; /* take the spec, document included */
-    if (hmap_put(&st->jobs, job->key, job) < 0 || hmap_put(&st->jobs_by_id, job->id_key, job) < 0 ||
-        !(rendered = core_render_job(job))) {
+    /* the spec as text once: the store writes it, the reply is built on it */
+    job->spec_text = json_dumps(spec->document, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!job->spec_text || hmap_put(&st->jobs, job->key, job) < 0 ||
+        hmap_put(&st->jobs_by_id, job->id_key, job) < 0 || !(rendered = core_render_job_text(job, &rendered_len))) {
         hmap_remove(&st->jobs, job->key);
         hmap_remove(&st->jobs_by_id, job->id_key);
         job->spec.document = NULL; /* still the command's */
+        free(job->spec_text);
         free(job);
         return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
     }
@@ -432,7 +438,10 @@ static int apply_job_submit(struct core_state *st, struct core_cmd *cmd, int64_t
     put->job = job;
     put->created = true;
     core_effect_event(fx, job->id, now_ms, "Submitted", "job submitted: %d replica(s)", job->spec.replicas);
-    return reply_object(reply, rendered);
+    reply->err = 0;
+    reply->text = rendered;
+    reply->text_len = rendered_len;
+    return 0;
 }
 
 static struct core_job *job_lookup(struct core_state *st, const struct core_cmd *cmd)
@@ -515,6 +524,7 @@ int core_restore_job(struct core_state *st, const struct core_job *src)
         return GPUAAS_ENOMEM;
     }
     *job = *src;
+    job->spec_text = NULL; /* only the document is taken; the text is remade when needed */
     job->queued = false;
     job->queue_prev = job->queue_next = NULL;
     snprintf(job->id_key, sizeof job->id_key, "%llu", (unsigned long long)job->id);

@@ -43,6 +43,7 @@ struct core_job {
     char id_key[24]; /* decimal id: key of jobs_by_id */
     char key[NS_PATH_MAX + 1 + NAME_LABEL_MAX + 1]; /* "namespace\x1fname": the map key */
     struct job_spec spec;                          /* owns spec.document */
+    char *spec_text;                               /* spec.document as compact JSON, or NULL */
     enum job_state state;
     char reason[CORE_REASON_MAX];
     int32_t restarts;
@@ -243,6 +244,8 @@ struct core_reply {
     char message[CORE_REASON_MAX];
     char field[64];
     json_t *object;           /* the object as the API shows it; owned by the reply */
+    char *text;               /* or the same already as JSON text (malloc'd, owned) */
+    size_t text_len;
 };
 
 int core_state_init(struct core_state *st);
@@ -280,6 +283,9 @@ void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *f
 /* Rendering: new json_t owned by the caller, or NULL on out of memory. */
 json_t *core_render_namespace(const struct core_namespace *ns);
 json_t *core_render_job(const struct core_job *job);
+/* The job as JSON text, built from its stored spec text without copying the
+ * document (the submit path). NULL on out of memory. */
+char *core_render_job_text(const struct core_job *job, size_t *ret_len);
 json_t *core_render_node(const struct core_node *node);
 json_t *core_render_pod(const struct core_pod *pod);
 /* {"items":[...]} of pods; ns prefix and job name optional (NULL). */

@@ -38,19 +38,31 @@ json_t *core_render_namespace(const struct core_namespace *ns)
     return obj;
 }
 
-json_t *core_render_job(const struct core_job *job)
+static json_t *render_job_status(const struct core_job *job)
 {
-    json_t *obj = json_deep_copy(job->spec.document);
     json_t *status = json_object();
-    if (!obj || !status)
-        goto fail;
-    int failed = json_object_set_new(obj, "id", json_integer((json_int_t)job->id));
-    failed |= json_object_set_new(status, "state", json_string(core_job_state_name(job->state)));
+    if (!status)
+        return NULL;
+    int failed = json_object_set_new(status, "state", json_string(core_job_state_name(job->state)));
     failed |= json_object_set_new(status, "reason", json_string(job->reason));
     failed |= json_object_set_new(status, "restarts", json_integer(job->restarts));
     failed |= json_object_set_new(status, "created_at", time_or_null(job->created_ms));
     failed |= json_object_set_new(status, "updated_at", time_or_null(job->updated_ms));
     failed |= json_object_set_new(status, "finished_at", time_or_null(job->finished_ms));
+    if (failed) {
+        json_decref(status);
+        return NULL;
+    }
+    return status;
+}
+
+json_t *core_render_job(const struct core_job *job)
+{
+    json_t *obj = json_deep_copy(job->spec.document);
+    json_t *status = render_job_status(job);
+    if (!obj || !status)
+        goto fail;
+    int failed = json_object_set_new(obj, "id", json_integer((json_int_t)job->id));
     failed |= json_object_set(obj, "status", status);
     json_decref(status);
     if (failed) {
@@ -62,6 +74,31 @@ fail:
     json_decref(obj);
     json_decref(status);
     return NULL;
+}
+
+char *core_render_job_text(const struct core_job *job, size_t *ret_len)
+{
+    json_t *status = render_job_status(job);
+    char *status_text = status ? json_dumps(status, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(status);
+    size_t spec_len = job->spec_text ? strlen(job->spec_text) : 0;
+    if (!status_text || spec_len < 2 || job->spec_text[spec_len - 1] != '}') {
+        free(status_text);
+        return NULL;
+    }
+    /* {spec...} -> {spec...,"id":N,"status":{...}} ; an empty spec object cannot occur */
+    size_t size = spec_len + strlen(status_text) + 64;
+    char *text = malloc(size);
+    int n = text ? snprintf(text, size, "%.*s,\"id\":%llu,\"status\":%s}", (int)(spec_len - 1), job->spec_text,
+                            (unsigned long long)job->id, status_text)
+                 : -1;
+    free(status_text);
+    if (n < 0 || (size_t)n >= size) {
+        free(text);
+        return NULL;
+    }
+    *ret_len = (size_t)n;
+    return text;
 }
 
 json_t *core_render_node(const struct core_node *node)

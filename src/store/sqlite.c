@@ -201,7 +201,7 @@ static int sqlite_open(const char *location, struct store **ret_store, char *err
     /* FULL in WAL mode fsyncs the WAL on every commit: durable against power loss */
     if ((r = exec_sql(store->db,
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                      "PRAGMA wal_autocheckpoint = 4000;",
+                      "PRAGMA wal_autocheckpoint = 1000;",
                       err, err_size)) < 0)
         goto fail;
     if ((r = migrate(store->db, err, err_size)) < 0)
@@ -258,13 +258,17 @@ static int put_job_status(struct store *store, const struct core_job *job)
 static int put_job(struct store *store, const struct core_job *job)
 {
     sqlite3_stmt *s = store->stmt[STMT_JOB_PUT];
-    char *spec = json_dumps(job->spec.document, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!spec)
+    /* the text the core made at submit, else made here */
+    char *spec = job->spec_text ? NULL : json_dumps(job->spec.document, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!spec && !job->spec_text)
         return GPUAAS_ENOMEM;
     sqlite3_bind_int64(s, 1, (sqlite3_int64)job->id);
     sqlite3_bind_text(s, 2, job->spec.namespace_path, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, job->spec.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, spec, -1, free);
+    if (spec)
+        sqlite3_bind_text(s, 4, spec, -1, free);
+    else
+        sqlite3_bind_text(s, 4, job->spec_text, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, core_job_state_name(job->state), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, job->reason, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 7, job->restarts);

@@ -94,6 +94,22 @@ static int apply(struct fixture *f, struct core_cmd *cmd, int64_t now)
         assert_null(f->reply.object);
         assert_true(f->reply.message[0] != '\0');
     } else {
+        if (f->reply.text) {
+            /* a reply made as text (submit) must be the JSON the object form gives */
+            json_error_t jerr;
+            assert_null(f->reply.object);
+            f->reply.object = json_loadb(f->reply.text, f->reply.text_len, JSON_REJECT_DUPLICATES, &jerr);
+            if (!f->reply.object)
+                fail_msg("reply text is not JSON: %s: %s", jerr.text, f->reply.text);
+            const struct core_job *job = core_find_job(&f->st, json_string_value(json_object_get(f->reply.object, "namespace")),
+                                                       json_string_value(json_object_get(f->reply.object, "name")));
+            assert_non_null(job);
+            json_t *rendered = core_render_job(job);
+            assert_true(json_equal(rendered, f->reply.object));
+            json_decref(rendered);
+            free(f->reply.text);
+            f->reply.text = NULL;
+        }
         assert_non_null(f->reply.object);
     }
     return r;
