@@ -201,7 +201,7 @@ static int sqlite_open(const char *location, struct store **ret_store, char *err
     /* FULL in WAL mode fsyncs the WAL on every commit: durable against power loss */
     if ((r = exec_sql(store->db,
                       "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-                      "PRAGMA wal_autocheckpoint = 1000;",
+                      "PRAGMA wal_autocheckpoint = 256;",
                       err, err_size)) < 0)
         goto fail;
     if ((r = migrate(store->db, err, err_size)) < 0)
