@@ -341,6 +341,75 @@ static enum api_outcome h_job_logs(struct api_request *req)
     return query(req, q_job_logs);
 }
 
+/* ---- quotas -------------------------------------------------------------------------- */
+
+static void q_quota_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                         struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    reply_json(reply, core_list_quotas(st, req->ereq.cmd.namespace_path));
+}
+
+static void q_quota_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                        struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    const struct core_namespace *ns = core_find_namespace(st, req->param);
+    if (!ns || !ns->has_quota) {
+        reply->err = GPUAAS_ENOTFOUND;
+        snprintf(reply->message, sizeof reply->message, "no quota on namespace '%.200s'", req->param);
+        return;
+    }
+    reply_json(reply, core_render_quota(ns));
+}
+
+static enum api_outcome h_quota_list(struct api_request *req)
+{
+    if (!take_namespace_param(req, false))
+        return API_ANSWERED;
+    return query(req, q_quota_list);
+}
+
+static enum api_outcome h_quota_get(struct api_request *req)
+{
+    if (names_check_namespace(req->param, NULL, NULL) < 0)
+        return api_error(req, GPUAAS_ENOTFOUND, NULL, "no quota on namespace '%.200s'", req->param);
+    return query(req, q_quota_get);
+}
+
+/* PUT replaces the whole quota of a namespace subtree. */
+static enum api_outcome h_quota_put(struct api_request *req)
+{
+    if (names_check_namespace(req->param, NULL, NULL) < 0)
+        return api_error(req, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found", req->param);
+    json_t *body = api_body_json(req);
+    if (!body)
+        return API_ANSWERED;
+    char field[64] = "", why[160] = "";
+    struct quota_amounts *limit = malloc(sizeof *limit);
+    int r = limit ? quota_from_json(body, limit, field, sizeof field, why, sizeof why) : GPUAAS_ENOMEM;
+    json_decref(body);
+    if (r < 0) {
+        free(limit);
+        return api_error(req, r, field, "%s%s%s", field, *field ? ": " : "", why);
+    }
+    req->ereq.cmd.kind = CORE_CMD_QUOTA_SET;
+    req->ereq.cmd.quota = limit;
+    snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", req->param);
+    return API_SUBMIT;
+}
+
+static enum api_outcome h_quota_delete(struct api_request *req)
+{
+    if (names_check_namespace(req->param, NULL, NULL) < 0)
+        return api_error(req, GPUAAS_ENOTFOUND, NULL, "no quota on namespace '%.200s'", req->param);
+    req->ereq.cmd.kind = CORE_CMD_QUOTA_DELETE;
+    snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", req->param);
+    return API_SUBMIT;
+}
+
 /* ---- pods and GPUs ------------------------------------------------------------------ */
 
 static enum api_outcome h_pod_list(struct api_request *req)
@@ -379,6 +448,10 @@ const struct api_route api_routes[] = {
     {"GET", "/v1/jobs/{name}/logs", h_job_logs, API_PERM_READ, "a replica's log (?replica=&attempt=&offset=)"},
     {"GET", "/v1/pods", h_pod_list, API_PERM_READ, "list pods: usage records (?namespace=&job=)"},
     {"GET", "/v1/gpus", h_gpu_list, API_PERM_READ, "list GPUs with what holds them"},
+    {"GET", "/v1/quotas", h_quota_list, API_PERM_READ, "list quotas with use (?namespace= subtree)"},
+    {"GET", "/v1/quotas/{path*}", h_quota_get, API_PERM_READ, "a namespace's quota and use"},
+    {"PUT", "/v1/quotas/{path*}", h_quota_put, API_PERM_WRITE, "set a namespace subtree's quota"},
+    {"DELETE", "/v1/quotas/{path*}", h_quota_delete, API_PERM_WRITE, "remove a namespace's quota"},
     {"GET", "/v1/nodes", h_node_list, API_PERM_READ, "list nodes"},
     {"GET", "/v1/nodes/{name}", h_node_get, API_PERM_READ, "get a node"},
 };

@@ -23,6 +23,10 @@ int sched_apply_pod_started(struct core_state *st, struct core_cmd *cmd, int64_t
                             struct core_reply *reply);
 int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
                            struct core_reply *reply);
+int sched_apply_quota_set(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                          struct core_reply *reply);
+int sched_apply_quota_delete(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                             struct core_reply *reply);
 int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects *fx, struct core_reply *reply);
 /* Rebuilds queue, counters and allocations after a restore. */
 void sched_restore_finish(struct core_state *st);

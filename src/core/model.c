@@ -211,6 +211,8 @@ void core_cmd_clear(struct core_cmd *cmd)
     spec_release(&cmd->job);
     free(cmd->node);
     cmd->node = NULL;
+    free(cmd->quota);
+    cmd->quota = NULL;
 }
 
 void core_effects_init(struct core_effects *fx) { memset(fx, 0, sizeof *fx); }
@@ -266,6 +268,8 @@ static struct core_namespace *namespace_insert(struct core_state *st, const char
     snprintf(ns->path, sizeof ns->path, "%s", path);
     ns->depth = depth;
     ns->created_ms = created_ms;
+    quota_amounts_unlimited(&ns->quota);
+    quota_amounts_zero(&ns->used);
     if (hmap_put(&st->namespaces, ns->path, ns) < 0) {
         free(ns);
         return NULL;
@@ -620,6 +624,8 @@ int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, stru
     case CORE_CMD_POD_STARTED: return sched_apply_pod_started(st, cmd, now_ms, fx, reply);
     case CORE_CMD_POD_EXITED: return sched_apply_pod_exited(st, cmd, now_ms, fx, reply);
     case CORE_CMD_TICK: return sched_apply_tick(st, now_ms, fx, reply);
+    case CORE_CMD_QUOTA_SET: return sched_apply_quota_set(st, cmd, fx, reply);
+    case CORE_CMD_QUOTA_DELETE: return sched_apply_quota_delete(st, cmd, fx, reply);
     }
     return core_reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
 }

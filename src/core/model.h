@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/names.h"
+#include "core/quota.h"
 #include "core/spec.h"
 #include "lib/hmap.h"
 
@@ -36,6 +37,9 @@ struct core_namespace {
     int64_t created_ms;
     uint32_t children; /* direct child namespaces */
     uint32_t jobs;     /* jobs whose namespace is exactly this one */
+    bool has_quota;
+    struct quota_amounts quota;   /* limits for this subtree (when has_quota) */
+    struct quota_amounts used;    /* what the subtree's active pods hold (derived) */
 };
 
 struct core_job {
@@ -183,6 +187,8 @@ enum core_cmd_kind {
     CORE_CMD_POD_STARTED, /* the executor started (or failed to start) a pod */
     CORE_CMD_POD_EXITED,  /* a pod's processes ended, or it was lost */
     CORE_CMD_TICK,        /* time passed: back-offs, schedule */
+    CORE_CMD_QUOTA_SET,   /* namespace_path, quota */
+    CORE_CMD_QUOTA_DELETE,
 };
 
 struct core_cmd {
@@ -191,6 +197,7 @@ struct core_cmd {
     char name[NAME_LABEL_MAX + 1];        /* JOB_CANCEL, JOB_DELETE */
     struct job_spec job;                  /* JOB_SUBMIT: taken by core_apply on success */
     struct core_node *node;               /* NODE_PUT: owned by the command (core_cmd_clear frees it) */
+    struct quota_amounts *quota;          /* QUOTA_SET: owned by the command */
     /* POD_STARTED, POD_EXITED */
     uint64_t pod_id;
     bool start_failed;                    /* POD_STARTED */
@@ -212,19 +219,21 @@ enum core_effect_kind {
     CORE_EFFECT_POD_PUT,
     CORE_EFFECT_POD_START, /* after commit: start the pod's processes */
     CORE_EFFECT_POD_STOP,  /* after commit: stop them (grace, then kill) */
+    CORE_EFFECT_QUOTA_PUT, /* ns */
+    CORE_EFFECT_QUOTA_DELETE, /* path */
 };
 
 /* Pointers in an effect are valid only until the next core_* call. */
 struct core_effect {
     enum core_effect_kind kind;
-    const struct core_namespace *ns;   /* NAMESPACE_PUT */
+    const struct core_namespace *ns;   /* NAMESPACE_PUT, QUOTA_PUT */
     const struct core_job *job;        /* JOB_PUT */
     bool created;                      /* JOB_PUT: a new job (else only its status changed) */
     const struct core_node *node;      /* NODE_PUT */
     const struct core_pod *pod;        /* POD_PUT */
     uint64_t pod_id;                   /* POD_START, POD_STOP */
     uint64_t job_id;                   /* JOB_DELETE, EVENT */
-    char path[NS_PATH_MAX + 1];        /* NAMESPACE_DELETE */
+    char path[NS_PATH_MAX + 1];        /* NAMESPACE_DELETE, QUOTA_DELETE */
     int64_t at_ms;                     /* EVENT */
     char event_type[32];               /* EVENT */
     char event_message[CORE_REASON_MAX];
@@ -265,6 +274,7 @@ int core_restore_namespace(struct core_state *st, const char *path, int64_t crea
 int core_restore_job(struct core_state *st, const struct core_job *job);
 int core_restore_node(struct core_state *st, const struct core_node *node);
 int core_restore_pod(struct core_state *st, const struct core_pod *pod);
+int core_restore_quota(struct core_state *st, const char *path, const struct quota_amounts *limit);
 /* Ids of deleted jobs are never handed out again: the store keeps the
  * highest one and passes next = that + 1. */
 void core_restore_next_job_id(struct core_state *st, uint64_t next);
@@ -288,6 +298,10 @@ json_t *core_render_job(const struct core_job *job);
 char *core_render_job_text(const struct core_job *job, size_t *ret_len);
 json_t *core_render_node(const struct core_node *node);
 json_t *core_render_pod(const struct core_pod *pod);
+/* {"namespace", "limits", "used"} */
+json_t *core_render_quota(const struct core_namespace *ns);
+/* quotas set in the subtree (prefix NULL: all) */
+json_t *core_list_quotas(const struct core_state *st, const char *prefix);
 /* {"items":[...]} of pods; ns prefix and job name optional (NULL). */
 json_t *core_list_pods(const struct core_state *st, const char *prefix, const char *job_name);
 /* One row per GPU with what holds it (whole, MIG slices, shares). */

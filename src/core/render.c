@@ -567,3 +567,44 @@ int core_pod_from_json(const json_t *json, struct core_pod *ret_pod, char *err, 
     *ret_pod = pod;
     return 0;
 }
+
+/* ---- quotas ------------------------------------------------------------------ */
+
+json_t *core_render_quota(const struct core_namespace *ns)
+{
+    json_t *limits = quota_to_json(&ns->quota, true);
+    json_t *used = quota_to_json(&ns->used, false);
+    if (!limits || !used) {
+        json_decref(limits);
+        json_decref(used);
+        return NULL;
+    }
+    return json_pack("{s:s,s:o,s:o}", "namespace", ns->path, "limits", limits, "used", used);
+}
+
+json_t *core_list_quotas(const struct core_state *st, const char *prefix)
+{
+    const struct core_namespace **values = malloc((st->namespaces.count ? st->namespaces.count : 1) * sizeof *values);
+    json_t *items = json_array();
+    size_t n = 0;
+    void *value;
+    if (!values || !items)
+        goto fail;
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+        const struct core_namespace *ns = value;
+        if (ns->has_quota && (!prefix || !*prefix || names_namespace_within(ns->path, prefix)))
+            values[n++] = ns;
+    }
+    qsort(values, n, sizeof *values, cmp_namespace);
+    for (size_t i = 0; i < n; i++) {
+        json_t *obj = core_render_quota(values[i]);
+        if (!obj || json_array_append_new(items, obj) < 0)
+            goto fail;
+    }
+    free(values);
+    return list_wrap(items);
+fail:
+    free(values);
+    json_decref(items);
+    return NULL;
+}

@@ -142,6 +142,10 @@ void sched_free(struct core_state *st)
 /* ---- matching -------------------------------------------------------------------- */
 
 static bool node_has_model(const struct core_node *node, const char *model);
+static void job_amounts(const struct job_spec *spec, struct quota_amounts *a);
+static bool quota_blocks(struct core_state *st, const char *ns_path, const struct quota_amounts *need,
+                         bool check_use, char *why, size_t why_size, char *field, size_t field_size);
+static const char *spec_field_for(const char *quota_field);
 
 static bool node_matches_selector(const struct core_node *node, const json_t *selector)
 {
@@ -202,8 +206,23 @@ static void list_add_unique(char *out, size_t size, const char *item)
     snprintf(out + used, size - used, "%s%s", used ? ", " : "", item);
 }
 
+static bool quota_never_fits(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
+{
+    struct quota_amounts need;
+    char why[CORE_REASON_MAX], field[64];
+    job_amounts(spec, &need);
+    if (!quota_blocks((struct core_state *)st, spec->namespace_path, &need, false, why, sizeof why, field,
+                      sizeof field))
+        return false;
+    core_reply_error(reply, GPUAAS_EINVAL, spec_field_for(field), "%s (the job can never run in this namespace)",
+                     why);
+    return true;
+}
+
 int sched_check_feasible(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
 {
+    if (quota_never_fits(st, spec, reply))
+        return reply->err;
     if (st->node_order_count == 0)
         return 0; /* nothing to compare with; the job waits for nodes */
     const json_t *selector = job_selector(spec);
@@ -408,12 +427,197 @@ static bool first_replica_fits(struct core_state *st, const struct core_job *job
     return false;
 }
 
+/* ---- quotas ------------------------------------------------------------------------- */
+
+/* The namespace and its ancestors that exist, innermost first. */
+static int namespace_chain(struct core_state *st, const char *path, struct core_namespace **out)
+{
+    char buf[NS_PATH_MAX + 1];
+    int n = 0;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (;;) {
+        struct core_namespace *ns = hmap_get(&st->namespaces, buf);
+        if (ns && n < NS_DEPTH_MAX)
+            out[n++] = ns;
+        char *slash = strrchr(buf, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+    }
+    return n;
+}
+
+static void kinds_bump(struct quota_kind *kinds, uint32_t *count, const char *name, int64_t amount)
+{
+    for (uint32_t i = 0; i < *count; i++)
+        if (strcmp(kinds[i].name, name) == 0) {
+            kinds[i].amount += amount;
+            return;
+        }
+    if (*count < QUOTA_KINDS_MAX) {
+        snprintf(kinds[*count].name, sizeof kinds[*count].name, "%s", name);
+        kinds[(*count)++].amount = amount;
+    }
+}
+
+/* What a placed pod holds, in quota terms. */
+static void pod_amounts(const struct core_pod *pod, struct quota_amounts *a)
+{
+    quota_amounts_zero(a);
+    for (uint32_t i = 0; i < pod->device_count; i++) {
+        const struct core_pod_device *d = &pod->devices[i];
+        if (d->mig >= 0)
+            kinds_bump(a->migs, &a->mig_count, d->mig_profile, 1);
+        else if (d->milli < GPU_MILLI_WHOLE)
+            a->gpu_milli += d->milli;
+        else {
+            a->gpus++;
+            kinds_bump(a->models, &a->model_count, pod->gpu_model, 1);
+        }
+    }
+    a->cpu_milli = pod->cpu_milli;
+    a->memory_bytes = pod->memory_bytes;
+    a->pods = 1;
+}
+
+/* What a whole job asks for before placement (the model only when the
+ * selector names one). */
+static void job_amounts(const struct job_spec *spec, struct quota_amounts *a)
+{
+    const struct job_resources *res = &spec->resources;
+    int64_t n = spec->replicas;
+    quota_amounts_zero(a);
+    a->gpus = n * res->gpus;
+    a->gpu_milli = n * res->gpu_milli;
+    a->cpu_milli = n * res->cpu_milli;
+    a->memory_bytes = n * res->memory_bytes;
+    a->pods = n;
+    const char *model = json_string_value(json_object_get(job_selector(spec), "gpuaas.io/gpu-model"));
+    if (model && res->gpus > 0)
+        kinds_bump(a->models, &a->model_count, model, n * res->gpus);
+    if (res->mig_profile[0])
+        kinds_bump(a->migs, &a->mig_count, res->mig_profile, n);
+}
+
+/* Adds (sign +1) or removes (-1) a pod's use along its namespace chain. */
+static void quota_charge(struct core_state *st, const struct core_pod *pod, int sign)
+{
+    struct core_namespace *chain[NS_DEPTH_MAX];
+    struct quota_amounts a;
+    pod_amounts(pod, &a);
+    int n = namespace_chain(st, pod->namespace_path, chain);
+    for (int i = 0; i < n; i++)
+        quota_amounts_add(&chain[i]->used, &a, sign);
+}
+
+/* The first quota on the chain that `need` would break; with check_use
+ * false only the limits count (could this ever fit?). */
+static bool quota_blocks(struct core_state *st, const char *ns_path, const struct quota_amounts *need,
+                         bool check_use, char *why, size_t why_size, char *field, size_t field_size)
+{
+    struct core_namespace *chain[NS_DEPTH_MAX];
+    int n = namespace_chain(st, ns_path, chain);
+    for (int i = 0; i < n; i++) {
+        char what[160];
+        if (!chain[i]->has_quota ||
+            !quota_exceeded(&chain[i]->quota, check_use ? &chain[i]->used : NULL, need, what, sizeof what, field,
+                            field_size))
+            continue;
+        snprintf(why, why_size, "quota %s: %s", chain[i]->path, what);
+        return true;
+    }
+    return false;
+}
+
+/* Where in a job spec a quota field points. */
+static const char *spec_field_for(const char *quota_field)
+{
+    if (strncmp(quota_field, "gpus", 4) == 0)
+        return "resources.gpus";
+    if (strncmp(quota_field, "mig", 3) == 0)
+        return "resources.mig";
+    if (strcmp(quota_field, "gpu_milli") == 0)
+        return "resources.gpu_milli";
+    if (strcmp(quota_field, "cpu") == 0)
+        return "resources.cpu";
+    if (strcmp(quota_field, "memory") == 0)
+        return "resources.memory";
+    return "replicas";
+}
+
+int sched_apply_quota_set(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                          struct core_reply *reply)
+{
+    struct core_namespace *ns = hmap_get(&st->namespaces, cmd->namespace_path);
+    if (!ns)
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found", cmd->namespace_path);
+    if (!cmd->quota)
+        return core_reply_error(reply, GPUAAS_EINVAL, NULL, "no quota given");
+    /* a subtree's limit may be smaller than its parent's, never larger */
+    struct core_namespace *chain[NS_DEPTH_MAX];
+    int n = namespace_chain(st, ns->path, chain);
+    for (int i = 1; i < n; i++) {
+        char why[160], field[64];
+        if (chain[i]->has_quota &&
+            quota_exceeded(&chain[i]->quota, NULL, cmd->quota, why, sizeof why, field, sizeof field))
+            return core_reply_error(reply, GPUAAS_EINVAL, field, "larger than the quota of '%s' above it: %s",
+                                    chain[i]->path, why);
+    }
+    ns->has_quota = true;
+    ns->quota = *cmd->quota;
+    st->sched_full_pass = true; /* a larger limit may let waiting jobs start */
+    core_effect_add(fx, CORE_EFFECT_QUOTA_PUT)->ns = ns;
+    json_t *obj = core_render_quota(ns);
+    if (!obj)
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    reply->object = obj;
+    reply->err = 0;
+    return 0;
+}
+
+int sched_apply_quota_delete(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                             struct core_reply *reply)
+{
+    struct core_namespace *ns = hmap_get(&st->namespaces, cmd->namespace_path);
+    if (!ns || !ns->has_quota)
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "no quota on namespace '%.200s'", cmd->namespace_path);
+    json_t *obj = core_render_quota(ns);
+    if (!obj)
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    ns->has_quota = false;
+    quota_amounts_unlimited(&ns->quota);
+    st->sched_full_pass = true;
+    struct core_effect *e = core_effect_add(fx, CORE_EFFECT_QUOTA_DELETE);
+    snprintf(e->path, sizeof e->path, "%s", ns->path);
+    reply->object = obj;
+    reply->err = 0;
+    return 0;
+}
+
+int core_restore_quota(struct core_state *st, const char *path, const struct quota_amounts *limit)
+{
+    struct core_namespace *ns = hmap_get(&st->namespaces, path);
+    if (!ns)
+        return GPUAAS_ENOTFOUND;
+    ns->has_quota = true;
+    ns->quota = *limit;
+    return 0;
+}
+
 static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms, struct core_effects *fx)
 {
     int replicas = job->spec.replicas;
     const json_t *selector = job_selector(&job->spec);
     int placed = 0;
     bool any_node_matches = false;
+    struct quota_amounts need;
+    char quota_why[CORE_REASON_MAX], quota_field[64];
+    job_amounts(&job->spec, &need);
+    if (quota_blocks(st, job->spec.namespace_path, &need, true, quota_why, sizeof quota_why, quota_field,
+                     sizeof quota_field)) {
+        snprintf(job->reason, sizeof job->reason, "%s", quota_why);
+        return 0;
+    }
     if (!first_replica_fits(st, job, &any_node_matches)) {
         set_waiting_reason(job, any_node_matches, now_ms);
         return 0;
@@ -439,13 +643,29 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
             break;
         placed++;
     }
-    if (placed < replicas) {
+    bool quota_refused = false;
+    if (placed == replicas) {
+        /* now the models are known: per-model and per-profile limits too */
+        quota_amounts_zero(&need);
+        for (int r = 0; r < replicas; r++) {
+            struct quota_amounts a;
+            snprintf(pods[r]->namespace_path, sizeof pods[r]->namespace_path, "%s", job->spec.namespace_path);
+            pod_amounts(pods[r], &a);
+            quota_amounts_add(&need, &a, 1);
+        }
+        quota_refused = quota_blocks(st, job->spec.namespace_path, &need, true, quota_why, sizeof quota_why,
+                                     quota_field, sizeof quota_field);
+    }
+    if (placed < replicas || quota_refused) {
         for (int r = 0; r < placed; r++)
             node_release(node_get(st, pods[r]->node), pods[r]);
         for (int r = 0; r < replicas; r++)
             free(pods[r]);
         free(pods);
-        set_waiting_reason(job, any_node_matches, now_ms);
+        if (quota_refused)
+            snprintf(job->reason, sizeof job->reason, "%s", quota_why);
+        else
+            set_waiting_reason(job, any_node_matches, now_ms);
         return 0;
     }
     job->attempt++;
@@ -469,6 +689,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
             free(pod);
             continue;
         }
+        quota_charge(st, pod, +1);
         core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
         core_effect_add(fx, CORE_EFFECT_POD_START)->pod_id = pod->id;
         char devices[CORE_REASON_MAX] = "";
@@ -740,6 +961,7 @@ int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t 
     struct core_node *node = node_get(st, pod->node);
     if (node)
         node_release(node, pod);
+    quota_charge(st, pod, -1);
     st->sched_full_pass = true; /* capacity freed */
     core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
     struct core_job *job = job_get_by_id(st, pod->job_id);
@@ -826,6 +1048,7 @@ void sched_restore_finish(struct core_state *st)
             continue;
         if (job)
             job->active_pods++;
+        quota_charge(st, pod, +1);
         struct core_node *node = node_get(st, pod->node);
         if (!node)
             continue;

@@ -65,6 +65,10 @@ static const char *const migrations[] = {
     "CREATE TABLE meta ("
     "  key TEXT PRIMARY KEY,"
     "  value INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4: quotas on namespace subtrees */
+    "CREATE TABLE quotas ("
+    "  namespace TEXT PRIMARY KEY,"
+    "  limits TEXT NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -78,6 +82,8 @@ enum stmt_id {
     STMT_JOB_ID_HIGH,
     STMT_JOB_EVENTS_DELETE,
     STMT_EVENT_INSERT,
+    STMT_QUOTA_PUT,
+    STMT_QUOTA_DELETE,
     STMT_POD_PUT,
     STMT_EVENTS_SELECT,
     STMT_BEGIN,
@@ -107,6 +113,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET "
                      "state = excluded.state, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
                      "doc = excluded.doc",
+    [STMT_QUOTA_PUT] = "INSERT INTO quotas (namespace, limits) VALUES (?1, ?2) "
+                       "ON CONFLICT (namespace) DO UPDATE SET limits = excluded.limits",
+    [STMT_QUOTA_DELETE] = "DELETE FROM quotas WHERE namespace = ?1",
     [STMT_EVENT_INSERT] = "INSERT INTO job_events (job_id, at_ms, type, message) VALUES (?1, ?2, ?3, ?4)",
     [STMT_EVENTS_SELECT] = "SELECT at_ms, type, message FROM ("
                            "SELECT id, at_ms, type, message FROM job_events WHERE job_id = ?1 "
@@ -323,6 +332,10 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
         sqlite3_bind_int64(s, 2, e->ns->created_ms);
         return step_done(store, s);
     case CORE_EFFECT_NAMESPACE_DELETE:
+        s = store->stmt[STMT_QUOTA_DELETE]; /* its quota goes with it */
+        sqlite3_bind_text(s, 1, e->path, -1, SQLITE_TRANSIENT);
+        if ((r = step_done(store, s)) < 0)
+            return r;
         s = store->stmt[STMT_NS_DELETE];
         sqlite3_bind_text(s, 1, e->path, -1, SQLITE_TRANSIENT);
         return step_done(store, s);
@@ -349,6 +362,21 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
         return put_node(store, e->node);
     case CORE_EFFECT_POD_PUT:
         return put_pod(store, e->pod);
+    case CORE_EFFECT_QUOTA_PUT: {
+        json_t *limits = quota_to_json(&e->ns->quota, true);
+        char *text = limits ? json_dumps(limits, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(limits);
+        if (!text)
+            return GPUAAS_ENOMEM;
+        s = store->stmt[STMT_QUOTA_PUT];
+        sqlite3_bind_text(s, 1, e->ns->path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, text, -1, free);
+        return step_done(store, s);
+    }
+    case CORE_EFFECT_QUOTA_DELETE:
+        s = store->stmt[STMT_QUOTA_DELETE];
+        sqlite3_bind_text(s, 1, e->path, -1, SQLITE_TRANSIENT);
+        return step_done(store, s);
     case CORE_EFFECT_POD_START:
     case CORE_EFFECT_POD_STOP:
         return 0; /* actions for the executor, nothing to store */
@@ -483,10 +511,35 @@ static int load_pods(struct store *store, struct core_state *st, char *err, size
     return r;
 }
 
+static int load_quotas(struct store *store, struct core_state *st, char *err, size_t err_size)
+{
+    sqlite3_stmt *s;
+    int r = 0;
+    if (sqlite3_prepare_v2(store->db, "SELECT namespace, limits FROM quotas", -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    while (r == 0 && sqlite3_step(s) == SQLITE_ROW) {
+        const char *ns = (const char *)sqlite3_column_text(s, 0);
+        json_t *doc = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+        struct quota_amounts limit;
+        char field[64] = "", why[128] = "not JSON";
+        if (!doc || quota_from_json(doc, &limit, field, sizeof field, why, sizeof why) < 0) {
+            snprintf(err, err_size, "stored quota of '%.200s': %s %s", ns, field, why);
+            r = GPUAAS_EINVAL;
+        } else if ((r = core_restore_quota(st, ns, &limit)) < 0) {
+            snprintf(err, err_size, "stored quota of '%.200s': %s", ns, gpuaas_strerror(r));
+        }
+        json_decref(doc);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 static int sqlite_load(struct store *store, struct core_state *st, char *err, size_t err_size)
 {
     int r;
-    if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_nodes(store, st, err, err_size)) < 0 ||
+    if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_quotas(store, st, err, err_size)) < 0)
+        return r;
+    if ((r = load_nodes(store, st, err, err_size)) < 0 ||
         (r = load_jobs(store, st, err, err_size)) < 0 || (r = load_pods(store, st, err, err_size)) < 0)
         return r;
     sqlite3_stmt *s;
