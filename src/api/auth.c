@@ -59,6 +59,19 @@ int auth_add(struct auth *auth, const struct store_token *token)
     return r;
 }
 
+int auth_revoke(struct auth *auth, int64_t id)
+{
+    int r = GPUAAS_ENOTFOUND;
+    pthread_rwlock_wrlock(&auth->lock);
+    for (size_t i = 0; i < auth->count; i++)
+        if (auth->tokens[i].id == id) {
+            auth->tokens[i].revoked = 1;
+            r = 0;
+        }
+    pthread_rwlock_unlock(&auth->lock);
+    return r;
+}
+
 void auth_hash(const char *secret, unsigned char ret_hash[32])
 {
     crypto_generichash(ret_hash, 32, (const unsigned char *)secret, strlen(secret), NULL, 0);
@@ -111,7 +124,8 @@ int auth_check(struct auth *auth, const char *authorization, int64_t now_ms, str
         else if (t->expires_ms && t->expires_ms <= now_ms)
             *ret_why = "token expired";
         else {
-            snprintf(ret_who->name, sizeof ret_who->name, "%s", t->name);
+            memset(ret_who, 0, sizeof *ret_who);
+            snprintf(ret_who->name, sizeof ret_who->name, "%s", t->user[0] ? t->user : t->name);
             snprintf(ret_who->role, sizeof ret_who->role, "%s", t->role);
             r = 0;
         }

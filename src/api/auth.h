@@ -16,8 +16,10 @@
 struct auth;
 
 struct auth_identity {
-    char name[64];
-    char role[32];
+    char name[128];     /* the user */
+    char role[32];      /* "platform-admin" for the admin token, else "" */
+    unsigned group_count;
+    char groups[16][128]; /* from SSO */
 };
 
 int auth_create(struct auth **ret_auth);
@@ -31,5 +33,7 @@ void auth_hash(const char *secret, unsigned char ret_hash[32]);
  * fills *ret_who, or GPUAAS_EAUTH with a reason for the client. */
 int auth_check(struct auth *auth, const char *authorization, int64_t now_ms, struct auth_identity *ret_who,
                const char **ret_why);
+/* Marks a token revoked in memory (after the store did). */
+int auth_revoke(struct auth *auth, int64_t id);
 
 #endif

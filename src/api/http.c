@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api/internal.h"
+#include "core/model.h"
 #include "gpuaas/error.h"
 #include "lib/yamljson.h"
 
@@ -46,6 +47,8 @@ void api_gpu_annotate(const struct api_server *server, json_t *rows)
 }
 
 bool api_ready(const struct api_server *server) { return atomic_load(&server->ready); }
+struct auth *api_auth(const struct api_server *server) { return server->auth; }
+int64_t api_now_ms(const struct api_server *server) { return server->clock_ms(); }
 
 enum api_outcome api_answer(struct api_request *req, unsigned status, json_t *answer)
 {
@@ -210,11 +213,16 @@ static enum MHD_Result send_answer(struct api_request *req)
 
 /* ---- engine hand-off --------------------------------------------------------- */
 
+/* Creations answer 201 (jobs, namespaces, bindings, tokens). */
 static unsigned status_for_success(const struct api_request *req)
 {
-    return strcmp(req->method, "POST") == 0 && strcmp(req->route->pattern, "/v1/jobs") == 0 ? 201
-           : strcmp(req->method, "POST") == 0 && strcmp(req->route->pattern, "/v1/namespaces") == 0 ? 201
-                                                                                                      : 200;
+    static const char *const created[] = {"/v1/jobs", "/v1/namespaces", "/v1/bindings", "/v1/tokens"};
+    if (strcmp(req->method, "POST") != 0)
+        return 200;
+    for (unsigned i = 0; i < sizeof created / sizeof created[0]; i++)
+        if (strcmp(req->route->pattern, created[i]) == 0)
+            return 201;
+    return 200;
 }
 
 /* Engine thread: the answer is durable; wake the connection. */
@@ -257,28 +265,61 @@ static void start_engine_request(struct api_request *req)
 
 /* ---- the MHD callbacks -------------------------------------------------------- */
 
-static void run_handler(struct api_request *req)
+/* A request refused before it reached the engine still goes to the audit log. */
+static void audit_refusal(struct api_request *req, const char *url)
 {
+    struct store_audit a = {.status = req->status};
+    snprintf(a.user, sizeof a.user, "%s", req->identity.user[0] ? req->identity.user : "-");
+    snprintf(a.method, sizeof a.method, "%s", req->method);
+    snprintf(a.path, sizeof a.path, "%s", url);
+    snprintf(a.namespace_path, sizeof a.namespace_path, "%s", req->ereq.scope);
+    json_t *err = json_object_get(req->answer, "error");
+    snprintf(a.code, sizeof a.code, "%s", json_string_value(json_object_get(err, "code")) ?: "");
+    snprintf(a.message, sizeof a.message, "%s", json_string_value(json_object_get(err, "message")) ?: "");
+    engine_post_audit(req->server->engine, &a);
+}
+
+static void run_handler(struct api_request *req, const char *url)
+{
+    bool mutating = strcmp(req->method, "GET") != 0;
     if (req->body_too_big) {
         api_error(req, GPUAAS_ETOOBIG, NULL, "request body is larger than %zu bytes", req->server->body_max);
+        if (mutating)
+            audit_refusal(req, url);
         return;
     }
-    if (req->route->permission != API_PERM_PUBLIC) {
+    if (req->route->action != ACTION_PUBLIC) {
         const char *why = NULL;
         const char *authz = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         if (auth_check(req->server->auth, authz, req->server->clock_ms(), &req->who, &why) < 0) {
             api_error(req, GPUAAS_EAUTH, NULL, "%s", why);
+            audit_refusal(req, url);
             return;
         }
-        /* one role for now: platform-admin may do everything */
-        if (strcmp(req->who.role, AUTH_ROLE_PLATFORM_ADMIN) != 0) {
-            api_error(req, GPUAAS_EPERM, NULL, "role '%s' may not %s %s", req->who.role, req->method,
-                      req->route->pattern);
-            return;
-        }
+        /* roles come from bindings; a platform-admin token carries the group
+         * that the built-in binding makes platform-admin */
+        snprintf(req->identity.user, sizeof req->identity.user, "%s", req->who.name);
+        req->identity.group_count = 0;
+        for (unsigned i = 0; i < req->who.group_count && i < RBAC_GROUPS_MAX; i++)
+            snprintf(req->identity.groups[req->identity.group_count++], sizeof req->identity.groups[0], "%s",
+                     req->who.groups[i]);
+        if (strcmp(req->who.role, AUTH_ROLE_PLATFORM_ADMIN) == 0 && req->identity.group_count < RBAC_GROUPS_MAX)
+            snprintf(req->identity.groups[req->identity.group_count++], sizeof req->identity.groups[0], "%s",
+                     CORE_PLATFORM_ADMINS_GROUP);
+        req->ereq.who = &req->identity;
+        req->ereq.action = req->route->action;
     }
-    if (req->route->handler(req) == API_SUBMIT)
+    req->ereq.audit = mutating;
+    struct store_audit *a = &req->ereq.audit_record;
+    snprintf(a->user, sizeof a->user, "%s", req->identity.user[0] ? req->identity.user : "-");
+    snprintf(a->method, sizeof a->method, "%s", req->method);
+    snprintf(a->path, sizeof a->path, "%s", url);
+    if (req->route->handler(req) == API_SUBMIT) {
+        a->ok_status = status_for_success(req);
         start_engine_request(req);
+    } else if (req->status >= 400 && (mutating || req->status == 401)) {
+        audit_refusal(req, url);
+    }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -345,7 +386,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_answer(req); /* routing error, or the engine's answer after resume */
     if (req->waiting)
         return MHD_YES;
-    run_handler(req);
+    run_handler(req, url);
     if (req->waiting)
         return MHD_YES;
     return send_answer(req);
@@ -360,6 +401,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     json_decref(req->answer);
     free(req->raw_text);
+    if (req->ereq.query_data_free)
+        req->ereq.query_data_free(req->ereq.query_data);
     core_reply_clear(&req->ereq.reply);
     core_cmd_clear(&req->ereq.cmd);
     free(req->body);

@@ -8,12 +8,8 @@
 
 #include "api/api.h"
 #include "core/names.h"
+#include "core/rbac.h"
 
-enum api_permission {
-    API_PERM_PUBLIC, /* no token needed */
-    API_PERM_READ,
-    API_PERM_WRITE,
-};
 
 enum api_outcome {
     API_ANSWERED,  /* req->status and req->answer are set */
@@ -27,7 +23,10 @@ struct api_route {
     const char *method;
     const char *pattern; /* "/v1/jobs/{name}", "/v1/namespaces/{path*}" */
     api_handler_fn handler;
-    enum api_permission permission;
+    /* What the caller needs (core/rbac.h): PUBLIC routes need no token;
+     * the handler sets the namespace the action is on. Lists answer
+     * AUTHENTICATED callers with only what they may read. */
+    enum rbac_action action;
     const char *summary;
 };
 
@@ -47,6 +46,7 @@ struct api_request {
     bool body_too_big;
     bool waiting;
     struct auth_identity who;
+    struct rbac_identity identity;
     /* the answer */
     unsigned status;
     json_t *answer;
@@ -66,5 +66,7 @@ const char *api_query(struct api_request *req, const char *key);
  * answers 400 itself and returns NULL when it is not well-formed. */
 json_t *api_body_json(struct api_request *req);
 bool api_ready(const struct api_server *server);
+struct auth *api_auth(const struct api_server *server);
+int64_t api_now_ms(const struct api_server *server);
 
 #endif

@@ -8,8 +8,11 @@
 #include "core/model.h"
 #include "core/spec.h"
 #include "gpuaas/error.h"
+#include "lib/quantity.h"
 
 #define EVENTS_PER_JOB_MAX 1000
+
+static void filter_visible(const struct core_state *st, const struct api_request *req, json_t *list, const char *key);
 
 /* ---- health ------------------------------------------------------------------ */
 
@@ -48,8 +51,11 @@ static void reply_json(struct core_reply *reply, json_t *obj)
 static void q_namespace_list(const struct core_state *st, struct store *store, const struct store_ops *ops,
                              void *arg, struct core_reply *reply)
 {
-    (void)store, (void)ops, (void)arg;
-    reply_json(reply, core_list_namespaces(st, NULL));
+    (void)store, (void)ops;
+    json_t *list = core_list_namespaces(st, NULL);
+    if (list)
+        filter_visible(st, arg, list, "name");
+    reply_json(reply, list);
 }
 
 static void q_namespace_get(const struct core_state *st, struct store *store, const struct store_ops *ops,
@@ -68,7 +74,10 @@ static void q_job_list(const struct core_state *st, struct store *store, const s
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    reply_json(reply, core_list_jobs(st, req->ereq.cmd.namespace_path));
+    json_t *list = core_list_jobs(st, req->ereq.cmd.namespace_path);
+    if (list)
+        filter_visible(st, req, list, "namespace");
+    reply_json(reply, list);
 }
 
 static void q_job_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -122,7 +131,31 @@ static void q_pod_list(const struct core_state *st, struct store *store, const s
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    reply_json(reply, core_list_pods(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name));
+    json_t *list = core_list_pods(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name);
+    if (list)
+        filter_visible(st, req, list, "namespace");
+    reply_json(reply, list);
+}
+
+/* Who holds a GPU is tenant data: holders the caller may not read are
+ * shown as "hidden". */
+static void redact_holder(const struct core_state *st, const struct api_request *req, json_t *obj)
+{
+    json_t *holder = json_object_get(obj, "allocated_to");
+    const char *ns = json_string_value(json_object_get(holder, "namespace"));
+    if (ns && req->ereq.who && core_authorize(st, req->ereq.who, ACTION_READ, ns) < 0)
+        json_object_set_new(obj, "allocated_to", json_string("hidden"));
+}
+
+static void redact_holders(const struct core_state *st, const struct api_request *req, json_t *rows)
+{
+    size_t i, j;
+    json_t *row, *sub;
+    json_array_foreach(rows, i, row) {
+        redact_holder(st, req, row);
+        json_array_foreach(json_object_get(row, "shares"), j, sub) redact_holder(st, req, sub);
+        json_array_foreach(json_object_get(row, "mig_devices"), j, sub) redact_holder(st, req, sub);
+    }
 }
 
 static void q_gpu_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -131,8 +164,10 @@ static void q_gpu_list(const struct core_state *st, struct store *store, const s
     (void)store, (void)ops;
     struct api_request *req = arg;
     json_t *list = core_list_gpus(st);
-    if (list)
+    if (list) {
         api_gpu_annotate(req->server, json_object_get(list, "items"));
+        redact_holders(st, req, json_object_get(list, "items"));
+    }
     reply_json(reply, list);
 }
 
@@ -198,6 +233,25 @@ static enum api_outcome query(struct api_request *req, engine_query_fn fn)
     return API_SUBMIT;
 }
 
+static void set_scope(struct api_request *req, const char *ns)
+{
+    snprintf(req->ereq.scope, sizeof req->ereq.scope, "%s", ns);
+}
+
+/* Keeps the list items the caller may read (key names their namespace). */
+static void filter_visible(const struct core_state *st, const struct api_request *req, json_t *list, const char *key)
+{
+    json_t *items = json_object_get(list, "items");
+    if (!req->ereq.who || !items)
+        return;
+    for (size_t i = json_array_size(items); i-- > 0;) {
+        const char *ns = json_string_value(json_object_get(json_array_get(items, i), key));
+        if (core_authorize(st, req->ereq.who, ACTION_READ, ns ? ns : "") < 0)
+            json_array_remove(items, i);
+    }
+    json_object_set_new(list, "count", json_integer((json_int_t)json_array_size(items)));
+}
+
 /* ?namespace= as a namespace path; required or optional. */
 static bool take_namespace_param(struct api_request *req, bool required)
 {
@@ -213,6 +267,10 @@ static bool take_namespace_param(struct api_request *req, bool required)
         return false;
     }
     snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", ns);
+    set_scope(req, ns);
+    /* a list narrowed to one namespace needs read access there */
+    if (req->ereq.action == ACTION_AUTHENTICATED)
+        req->ereq.action = ACTION_READ;
     return true;
 }
 
@@ -230,7 +288,11 @@ static bool take_job_name(struct api_request *req)
 /* ---- namespaces ----------------------------------------------------------------- */
 
 static enum api_outcome h_namespace_list(struct api_request *req) { return query(req, q_namespace_list); }
-static enum api_outcome h_namespace_get(struct api_request *req) { return query(req, q_namespace_get); }
+static enum api_outcome h_namespace_get(struct api_request *req)
+{
+    set_scope(req, req->param);
+    return query(req, q_namespace_get);
+}
 
 static enum api_outcome h_namespace_create(struct api_request *req)
 {
@@ -265,6 +327,7 @@ static enum api_outcome h_namespace_create(struct api_request *req)
     }
     req->ereq.cmd.kind = CORE_CMD_NAMESPACE_CREATE;
     snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", json_string_value(name));
+    set_scope(req, json_string_value(name));
     out = API_SUBMIT;
 done:
     json_decref(body);
@@ -277,6 +340,7 @@ static enum api_outcome h_namespace_delete(struct api_request *req)
         return api_error(req, GPUAAS_ENOTFOUND, NULL, "namespace '%.200s' not found", req->param);
     req->ereq.cmd.kind = CORE_CMD_NAMESPACE_DELETE;
     snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", req->param);
+    set_scope(req, req->param);
     return API_SUBMIT;
 }
 
@@ -315,6 +379,7 @@ static enum api_outcome h_job_submit(struct api_request *req)
     if (r < 0)
         return api_error(req, r, err.field, "%s%s%s", err.field, *err.field ? ": " : "", err.message);
     req->ereq.cmd.kind = CORE_CMD_JOB_SUBMIT;
+    set_scope(req, req->ereq.cmd.job.namespace_path);
     return API_SUBMIT;
 }
 
@@ -348,7 +413,10 @@ static void q_quota_list(const struct core_state *st, struct store *store, const
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    reply_json(reply, core_list_quotas(st, req->ereq.cmd.namespace_path));
+    json_t *list = core_list_quotas(st, req->ereq.cmd.namespace_path);
+    if (list)
+        filter_visible(st, req, list, "namespace");
+    reply_json(reply, list);
 }
 
 static void q_quota_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -376,6 +444,7 @@ static enum api_outcome h_quota_get(struct api_request *req)
 {
     if (names_check_namespace(req->param, NULL, NULL) < 0)
         return api_error(req, GPUAAS_ENOTFOUND, NULL, "no quota on namespace '%.200s'", req->param);
+    set_scope(req, req->param);
     return query(req, q_quota_get);
 }
 
@@ -397,6 +466,7 @@ static enum api_outcome h_quota_put(struct api_request *req)
     }
     req->ereq.cmd.kind = CORE_CMD_QUOTA_SET;
     req->ereq.cmd.quota = limit;
+    set_scope(req, req->param);
     snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", req->param);
     return API_SUBMIT;
 }
@@ -406,6 +476,7 @@ static enum api_outcome h_quota_delete(struct api_request *req)
     if (names_check_namespace(req->param, NULL, NULL) < 0)
         return api_error(req, GPUAAS_ENOTFOUND, NULL, "no quota on namespace '%.200s'", req->param);
     req->ereq.cmd.kind = CORE_CMD_QUOTA_DELETE;
+    set_scope(req, req->param);
     snprintf(req->ereq.cmd.namespace_path, sizeof req->ereq.cmd.namespace_path, "%s", req->param);
     return API_SUBMIT;
 }
@@ -432,27 +503,260 @@ static enum api_outcome h_gpu_list(struct api_request *req) { return query(req, 
 static enum api_outcome h_node_list(struct api_request *req) { return query(req, q_node_list); }
 static enum api_outcome h_node_get(struct api_request *req) { return query(req, q_node_get); }
 
+/* ---- role bindings --------------------------------------------------------------------- */
+
+static void q_binding_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                           struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    json_t *list = core_list_bindings(st);
+    if (list)
+        filter_visible(st, arg, list, "namespace");
+    reply_json(reply, list);
+}
+
+static enum api_outcome h_binding_list(struct api_request *req) { return query(req, q_binding_list); }
+
+/* {"role": "developer", "user": "alice" | "group": "ml", "namespace": "team-ai/p"} */
+static enum api_outcome binding_from_body(struct api_request *req, enum core_cmd_kind kind)
+{
+    json_t *body = api_body_json(req);
+    if (!body)
+        return API_ANSWERED;
+    const char *role = NULL, *user = NULL, *group = NULL, *ns = "";
+    json_error_t jerr;
+    enum api_outcome out = API_ANSWERED;
+    struct rbac_binding *b = &req->ereq.cmd.binding;
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?s,s?s}", "role", &role, "user", &user, "group", &group,
+                       "namespace", &ns) < 0) {
+        api_error(req, GPUAAS_EINVAL, NULL, "expected {role, user | group, namespace}: %s", jerr.text);
+        goto done;
+    }
+    if (rbac_role_from_name(role, &b->role) < 0) {
+        api_error(req, GPUAAS_EINVAL, "role", "'%.32s' is not a role (platform-admin, namespace-admin, developer, viewer)",
+                  role);
+        goto done;
+    }
+    if (!user == !group) {
+        api_error(req, GPUAAS_EINVAL, "user", "give exactly one of user or group");
+        goto done;
+    }
+    const char *subject = user ? user : group;
+    if (!*subject || strlen(subject) >= sizeof b->subject) {
+        api_error(req, GPUAAS_EINVAL, user ? "user" : "group", "must be 1-127 characters");
+        goto done;
+    }
+    if (*ns && names_check_namespace(ns, NULL, NULL) < 0) {
+        api_error(req, GPUAAS_EINVAL, "namespace", "'%.200s' is not a namespace", ns);
+        goto done;
+    }
+    b->is_group = group != NULL;
+    snprintf(b->subject, sizeof b->subject, "%s", subject);
+    snprintf(b->namespace_path, sizeof b->namespace_path, "%s", ns);
+    req->ereq.cmd.kind = kind;
+    set_scope(req, ns);
+    /* platform-wide bindings and platform-admin grants are for platform admins */
+    if (!*ns || b->role == ROLE_PLATFORM_ADMIN)
+        req->ereq.action = ACTION_PLATFORM;
+    out = API_SUBMIT;
+done:
+    json_decref(body);
+    return out;
+}
+
+static enum api_outcome h_binding_create(struct api_request *req)
+{
+    return binding_from_body(req, CORE_CMD_BINDING_PUT);
+}
+
+static enum api_outcome h_binding_delete(struct api_request *req)
+{
+    return binding_from_body(req, CORE_CMD_BINDING_DELETE);
+}
+
+/* ---- tokens ------------------------------------------------------------------------------ */
+
+#define TOKEN_TTL_MAX_MS (366LL * 86400 * 1000)
+
+struct token_request {
+    struct store_token token;
+    char secret[AUTH_TOKEN_TEXT_MAX];
+};
+
+static int token_to_json_each(const struct store_token *t, void *arg)
+{
+    char created[40], expires[40];
+    core_format_time(t->created_ms, created, sizeof created);
+    core_format_time(t->expires_ms, expires, sizeof expires);
+    json_array_append_new(arg, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:b}", "id", (json_int_t)t->id, "name", t->name,
+                                         "user", t->user[0] ? t->user : t->name, "role", t->role, "created_at",
+                                         created, "expires_at", t->expires_ms ? expires : "", "revoked",
+                                         t->revoked != 0));
+    return 0;
+}
+
+static void q_token_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                         struct core_reply *reply)
+{
+    (void)st, (void)arg;
+    json_t *items = json_array();
+    if (!items || ops->token_each(store, token_to_json_each, items) < 0) {
+        json_decref(items);
+        reply->err = GPUAAS_EIO;
+        snprintf(reply->message, sizeof reply->message, "cannot read tokens");
+        return;
+    }
+    reply_json(reply, json_pack("{s:o,s:I}", "items", items, "count", (json_int_t)json_array_size(items)));
+}
+
+static enum api_outcome h_token_list(struct api_request *req) { return query(req, q_token_list); }
+
+static void q_token_create(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                           struct core_reply *reply)
+{
+    (void)st;
+    struct api_request *req = arg;
+    struct token_request *tr = req->ereq.query_data;
+    int r = ops->token_insert(store, &tr->token, &tr->token.id);
+    if (r == 0)
+        r = auth_add(api_auth(req->server), &tr->token);
+    if (r < 0) {
+        reply->err = r;
+        snprintf(reply->message, sizeof reply->message, "%s",
+                 r == GPUAAS_EEXIST ? "a token with this name exists" : "cannot store the token");
+        return;
+    }
+    char expires[40] = "";
+    if (tr->token.expires_ms)
+        core_format_time(tr->token.expires_ms, expires, sizeof expires);
+    /* the secret is in this answer only; the store keeps its hash */
+    reply_json(reply, json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)tr->token.id, "name", tr->token.name,
+                                "user", tr->token.user, "token", tr->secret, "expires_at", expires));
+}
+
+static enum api_outcome h_token_create(struct api_request *req)
+{
+    json_t *body = api_body_json(req);
+    if (!body)
+        return API_ANSWERED;
+    const char *user = NULL, *name = NULL, *ttl = NULL;
+    json_error_t jerr;
+    enum api_outcome out = API_ANSWERED;
+    struct token_request *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        api_error(req, GPUAAS_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s,s?s,s?s}", "user", &user, "name", &name, "expires_in",
+                       &ttl) < 0) {
+        api_error(req, GPUAAS_EINVAL, NULL, "expected {user, name?, expires_in?}: %s", jerr.text);
+        goto done;
+    }
+    if (!*user || strlen(user) >= sizeof tr->token.user) {
+        api_error(req, GPUAAS_EINVAL, "user", "must be 1-127 characters");
+        goto done;
+    }
+    int64_t ttl_ms = 0;
+    if (ttl && (quantity_parse_duration_ms(ttl, &ttl_ms) < 0 || ttl_ms > TOKEN_TTL_MAX_MS)) {
+        api_error(req, GPUAAS_EINVAL, "expires_in", "'%.32s' is not a duration of at most a year (e.g. 720h)", ttl);
+        goto done;
+    }
+    if (auth_generate(tr->secret, sizeof tr->secret, tr->token.hash) < 0) {
+        api_error(req, GPUAAS_EIO, NULL, "cannot generate a token");
+        goto done;
+    }
+    int64_t now = api_now_ms(req->server);
+    snprintf(tr->token.user, sizeof tr->token.user, "%s", user);
+    if (name && *name)
+        snprintf(tr->token.name, sizeof tr->token.name, "%.63s", name);
+    else /* a unique label from the secret's hash */
+        snprintf(tr->token.name, sizeof tr->token.name, "%.40s-%02x%02x%02x%02x", user, tr->token.hash[0],
+                 tr->token.hash[1], tr->token.hash[2], tr->token.hash[3]);
+    tr->token.created_ms = now;
+    tr->token.expires_ms = ttl_ms ? now + ttl_ms : 0;
+    req->ereq.query_data = tr;
+    req->ereq.query_data_free = free;
+    tr = NULL;
+    out = query(req, q_token_create);
+done:
+    free(tr);
+    json_decref(body);
+    return out;
+}
+
+static void q_token_revoke(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                           struct core_reply *reply)
+{
+    (void)st;
+    struct api_request *req = arg;
+    int64_t id = strtoll(req->param, NULL, 10);
+    int r = id > 0 ? ops->token_revoke(store, id) : GPUAAS_ENOTFOUND;
+    if (r == 0)
+        auth_revoke(api_auth(req->server), id);
+    if (r < 0) {
+        reply->err = r;
+        snprintf(reply->message, sizeof reply->message, "token %.32s not found", req->param);
+        return;
+    }
+    reply_json(reply, json_pack("{s:I,s:b}", "id", (json_int_t)id, "revoked", 1));
+}
+
+static enum api_outcome h_token_revoke(struct api_request *req) { return query(req, q_token_revoke); }
+
+/* ---- audit ---------------------------------------------------------------------------------- */
+
+#define AUDIT_LIST_MAX 10000
+
+static void q_audit_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                         struct core_reply *reply)
+{
+    (void)st;
+    struct api_request *req = arg;
+    const char *since = api_query(req, "since"), *limit_text = api_query(req, "limit");
+    int64_t since_ms = since ? strtoll(since, NULL, 10) : 0;
+    long limit = limit_text ? strtol(limit_text, NULL, 10) : 1000;
+    if (limit <= 0 || limit > AUDIT_LIST_MAX)
+        limit = AUDIT_LIST_MAX;
+    json_t *list = NULL;
+    int r = ops->audit_list(store, since_ms, (int)limit, &list);
+    if (r < 0) {
+        reply->err = r;
+        snprintf(reply->message, sizeof reply->message, "cannot read the audit log");
+        return;
+    }
+    reply_json(reply, list);
+}
+
+static enum api_outcome h_audit_list(struct api_request *req) { return query(req, q_audit_list); }
+
 const struct api_route api_routes[] = {
-    {"GET", "/healthz", h_healthz, API_PERM_PUBLIC, "liveness"},
-    {"GET", "/readyz", h_readyz, API_PERM_PUBLIC, "readiness"},
-    {"GET", "/v1/namespaces", h_namespace_list, API_PERM_READ, "list namespaces"},
-    {"POST", "/v1/namespaces", h_namespace_create, API_PERM_WRITE, "create a namespace (and its parents)"},
-    {"GET", "/v1/namespaces/{path*}", h_namespace_get, API_PERM_READ, "get a namespace"},
-    {"DELETE", "/v1/namespaces/{path*}", h_namespace_delete, API_PERM_WRITE, "delete an empty namespace"},
-    {"GET", "/v1/jobs", h_job_list, API_PERM_READ, "list jobs (?namespace= subtree)"},
-    {"POST", "/v1/jobs", h_job_submit, API_PERM_WRITE, "submit a job"},
-    {"GET", "/v1/jobs/{name}", h_job_get, API_PERM_READ, "get a job"},
-    {"DELETE", "/v1/jobs/{name}", h_job_delete, API_PERM_WRITE, "delete a job (cancelling it if active)"},
-    {"GET", "/v1/jobs/{name}/events", h_job_events, API_PERM_READ, "a job's events"},
-    {"POST", "/v1/jobs/{name}/cancel", h_job_cancel, API_PERM_WRITE, "cancel a job"},
-    {"GET", "/v1/jobs/{name}/logs", h_job_logs, API_PERM_READ, "a replica's log (?replica=&attempt=&offset=)"},
-    {"GET", "/v1/pods", h_pod_list, API_PERM_READ, "list pods: usage records (?namespace=&job=)"},
-    {"GET", "/v1/gpus", h_gpu_list, API_PERM_READ, "list GPUs with what holds them"},
-    {"GET", "/v1/quotas", h_quota_list, API_PERM_READ, "list quotas with use (?namespace= subtree)"},
-    {"GET", "/v1/quotas/{path*}", h_quota_get, API_PERM_READ, "a namespace's quota and use"},
-    {"PUT", "/v1/quotas/{path*}", h_quota_put, API_PERM_WRITE, "set a namespace subtree's quota"},
-    {"DELETE", "/v1/quotas/{path*}", h_quota_delete, API_PERM_WRITE, "remove a namespace's quota"},
-    {"GET", "/v1/nodes", h_node_list, API_PERM_READ, "list nodes"},
-    {"GET", "/v1/nodes/{name}", h_node_get, API_PERM_READ, "get a node"},
+    {"GET", "/healthz", h_healthz, ACTION_PUBLIC, "liveness"},
+    {"GET", "/readyz", h_readyz, ACTION_PUBLIC, "readiness"},
+    {"GET", "/v1/namespaces", h_namespace_list, ACTION_AUTHENTICATED, "list namespaces"},
+    {"POST", "/v1/namespaces", h_namespace_create, ACTION_ADMINISTER, "create a namespace (and its parents)"},
+    {"GET", "/v1/namespaces/{path*}", h_namespace_get, ACTION_READ, "get a namespace"},
+    {"DELETE", "/v1/namespaces/{path*}", h_namespace_delete, ACTION_ADMINISTER, "delete an empty namespace"},
+    {"GET", "/v1/jobs", h_job_list, ACTION_AUTHENTICATED, "list jobs (?namespace= subtree)"},
+    {"POST", "/v1/jobs", h_job_submit, ACTION_WRITE, "submit a job"},
+    {"GET", "/v1/jobs/{name}", h_job_get, ACTION_READ, "get a job"},
+    {"DELETE", "/v1/jobs/{name}", h_job_delete, ACTION_WRITE, "delete a job (cancelling it if active)"},
+    {"GET", "/v1/jobs/{name}/events", h_job_events, ACTION_READ, "a job's events"},
+    {"POST", "/v1/jobs/{name}/cancel", h_job_cancel, ACTION_WRITE, "cancel a job"},
+    {"GET", "/v1/jobs/{name}/logs", h_job_logs, ACTION_READ, "a replica's log (?replica=&attempt=&offset=)"},
+    {"GET", "/v1/pods", h_pod_list, ACTION_AUTHENTICATED, "list pods: usage records (?namespace=&job=)"},
+    {"GET", "/v1/gpus", h_gpu_list, ACTION_AUTHENTICATED, "list GPUs with what holds them"},
+    {"GET", "/v1/quotas", h_quota_list, ACTION_AUTHENTICATED, "list quotas with use (?namespace= subtree)"},
+    {"GET", "/v1/quotas/{path*}", h_quota_get, ACTION_READ, "a namespace's quota and use"},
+    {"PUT", "/v1/quotas/{path*}", h_quota_put, ACTION_ADMINISTER, "set a namespace subtree's quota"},
+    {"DELETE", "/v1/quotas/{path*}", h_quota_delete, ACTION_ADMINISTER, "remove a namespace's quota"},
+    {"GET", "/v1/nodes", h_node_list, ACTION_AUTHENTICATED, "list nodes"},
+    {"GET", "/v1/bindings", h_binding_list, ACTION_AUTHENTICATED, "list role bindings (those the caller may see)"},
+    {"POST", "/v1/bindings", h_binding_create, ACTION_ADMINISTER, "bind a role to a user or group on a namespace subtree"},
+    {"DELETE", "/v1/bindings", h_binding_delete, ACTION_ADMINISTER, "remove a role binding (same body as POST)"},
+    {"GET", "/v1/tokens", h_token_list, ACTION_PLATFORM, "list API tokens (never their secrets)"},
+    {"POST", "/v1/tokens", h_token_create, ACTION_PLATFORM, "create a token for a user (the secret is shown once)"},
+    {"DELETE", "/v1/tokens/{name}", h_token_revoke, ACTION_PLATFORM, "revoke a token by id"},
+    {"GET", "/v1/audit", h_audit_list, ACTION_PLATFORM, "the audit log (?since=&limit=)"},
+    {"GET", "/v1/nodes/{name}", h_node_get, ACTION_AUTHENTICATED, "get a node"},
 };
 const unsigned api_route_count = sizeof api_routes / sizeof api_routes[0];

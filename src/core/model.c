@@ -104,6 +104,13 @@ int core_state_init(struct core_state *st)
     st->cfg.restart_backoff_ms = 10000;
     st->cfg.restart_backoff_max_ms = 300000;
     st->cfg.stop_grace_ms = 10000;
+    st->bindings = calloc(16, sizeof *st->bindings);
+    if (!st->bindings)
+        return GPUAAS_ENOMEM;
+    st->binding_cap = 16;
+    st->bindings[0] = (struct rbac_binding){.role = ROLE_PLATFORM_ADMIN, .is_group = true};
+    snprintf(st->bindings[0].subject, sizeof st->bindings[0].subject, "%s", CORE_PLATFORM_ADMINS_GROUP);
+    st->binding_count = 1;
     return 0;
 }
 
@@ -130,6 +137,7 @@ void core_state_free(struct core_state *st)
     for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);)
         free(value);
     sched_free(st);
+    free(st->bindings);
     hmap_free(&st->namespaces);
     hmap_free(&st->jobs);
     hmap_free(&st->jobs_by_id);
@@ -607,6 +615,115 @@ int core_restore_node(struct core_state *st, const struct core_node *src)
     return 0;
 }
 
+/* ---- role bindings ---------------------------------------------------------- */
+
+static bool binding_same(const struct rbac_binding *a, const struct rbac_binding *b)
+{
+    return a->role == b->role && a->is_group == b->is_group && strcmp(a->subject, b->subject) == 0 &&
+           strcmp(a->namespace_path, b->namespace_path) == 0;
+}
+
+static int binding_insert(struct core_state *st, const struct rbac_binding *b)
+{
+    for (size_t i = 0; i < st->binding_count; i++)
+        if (binding_same(&st->bindings[i], b))
+            return GPUAAS_EEXIST;
+    if (st->binding_count >= RBAC_BINDINGS_MAX)
+        return GPUAAS_ELIMIT;
+    if (st->binding_count == st->binding_cap) {
+        size_t cap = st->binding_cap * 2;
+        struct rbac_binding *grown = realloc(st->bindings, cap * sizeof *grown);
+        if (!grown)
+            return GPUAAS_ENOMEM;
+        st->bindings = grown;
+        st->binding_cap = cap;
+    }
+    st->bindings[st->binding_count++] = *b;
+    return 0;
+}
+
+static int check_binding(const struct core_state *st, const struct rbac_binding *b, struct core_reply *reply)
+{
+    const char *why;
+    if (b->role == ROLE_NONE)
+        return core_reply_error(reply, GPUAAS_EINVAL, "role", "unknown role");
+    if (!b->subject[0])
+        return core_reply_error(reply, GPUAAS_EINVAL, "subject", "a user or group is required");
+    if (b->namespace_path[0] && names_check_namespace(b->namespace_path, NULL, &why) < 0)
+        return core_reply_error(reply, GPUAAS_EINVAL, "namespace", "'%.200s' %s", b->namespace_path, why);
+    if (b->namespace_path[0] && !core_find_namespace(st, b->namespace_path))
+        return core_reply_error(reply, GPUAAS_ENOTFOUND, "namespace", "namespace '%.200s' not found",
+                                b->namespace_path);
+    return 0;
+}
+
+static int apply_binding_put(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                             struct core_reply *reply)
+{
+    int r = check_binding(st, &cmd->binding, reply);
+    if (r < 0)
+        return r;
+    json_t *obj = core_render_binding(&cmd->binding);
+    if (!obj)
+        return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+    if ((r = binding_insert(st, &cmd->binding)) < 0) {
+        json_decref(obj);
+        return core_reply_error(reply, r, NULL, r == GPUAAS_EEXIST ? "this binding already exists"
+                                                                   : "cannot add the binding: %s", gpuaas_strerror(r));
+    }
+    core_effect_add(fx, CORE_EFFECT_BINDING_PUT)->binding = cmd->binding;
+    return reply_object(reply, obj);
+}
+
+static int apply_binding_delete(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
+                                struct core_reply *reply)
+{
+    /* [0] is the built-in binding: never removed */
+    for (size_t i = 1; i < st->binding_count; i++) {
+        if (!binding_same(&st->bindings[i], &cmd->binding))
+            continue;
+        json_t *obj = core_render_binding(&st->bindings[i]);
+        if (!obj)
+            return core_reply_error(reply, GPUAAS_ENOMEM, NULL, "out of memory");
+        core_effect_add(fx, CORE_EFFECT_BINDING_DELETE)->binding = st->bindings[i];
+        st->bindings[i] = st->bindings[--st->binding_count];
+        return reply_object(reply, obj);
+    }
+    return core_reply_error(reply, GPUAAS_ENOTFOUND, NULL, "no such binding");
+}
+
+int core_restore_binding(struct core_state *st, const struct rbac_binding *binding)
+{
+    return binding_insert(st, binding);
+}
+
+int core_authorize(const struct core_state *st, const struct rbac_identity *who, enum rbac_action action,
+                   const char *ns)
+{
+    return rbac_decide(st->bindings, st->binding_count, who, action, ns);
+}
+
+json_t *core_render_binding(const struct rbac_binding *b)
+{
+    return json_pack("{s:s,s:s,s:s}", "role", rbac_role_name(b->role), b->is_group ? "group" : "user", b->subject,
+                     "namespace", b->namespace_path);
+}
+
+json_t *core_list_bindings(const struct core_state *st)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; items && i < st->binding_count; i++) {
+        json_t *obj = core_render_binding(&st->bindings[i]);
+        if (i == 0 && obj)
+            json_object_set_new(obj, "builtin", json_true());
+        if (!obj || json_array_append_new(items, obj) < 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+    return items ? json_pack("{s:o,s:I}", "items", items, "count", (json_int_t)json_array_size(items)) : NULL;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
@@ -626,6 +743,9 @@ int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, stru
     case CORE_CMD_TICK: return sched_apply_tick(st, now_ms, fx, reply);
     case CORE_CMD_QUOTA_SET: return sched_apply_quota_set(st, cmd, fx, reply);
     case CORE_CMD_QUOTA_DELETE: return sched_apply_quota_delete(st, cmd, fx, reply);
+    case CORE_CMD_BINDING_PUT: return apply_binding_put(st, cmd, fx, reply);
+    case CORE_CMD_BINDING_DELETE: return apply_binding_delete(st, cmd, fx, reply);
+    case CORE_CMD_NOTHING: reply->err = 0; return 0;
     }
     return core_reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
 }

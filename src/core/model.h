@@ -14,6 +14,7 @@
 
 #include "core/names.h"
 #include "core/quota.h"
+#include "core/rbac.h"
 #include "core/spec.h"
 #include "lib/hmap.h"
 
@@ -172,6 +173,9 @@ struct core_state {
     size_t backoff_count, backoff_cap;
     size_t fresh_count, fresh_cap;
     bool fresh_overflow;
+    /* role bindings; [0] is built in: platform-admin tokens' group */
+    struct rbac_binding *bindings;
+    size_t binding_count, binding_cap;
     /* nodes in name order, for deterministic placement */
     struct core_node **node_order;
     size_t node_order_count;
@@ -189,6 +193,9 @@ enum core_cmd_kind {
     CORE_CMD_TICK,        /* time passed: back-offs, schedule */
     CORE_CMD_QUOTA_SET,   /* namespace_path, quota */
     CORE_CMD_QUOTA_DELETE,
+    CORE_CMD_BINDING_PUT,    /* binding */
+    CORE_CMD_BINDING_DELETE, /* binding */
+    CORE_CMD_NOTHING,        /* changes nothing (e.g. carries an audit record) */
 };
 
 struct core_cmd {
@@ -198,6 +205,7 @@ struct core_cmd {
     struct job_spec job;                  /* JOB_SUBMIT: taken by core_apply on success */
     struct core_node *node;               /* NODE_PUT: owned by the command (core_cmd_clear frees it) */
     struct quota_amounts *quota;          /* QUOTA_SET: owned by the command */
+    struct rbac_binding binding;          /* BINDING_* */
     /* POD_STARTED, POD_EXITED */
     uint64_t pod_id;
     bool start_failed;                    /* POD_STARTED */
@@ -221,6 +229,8 @@ enum core_effect_kind {
     CORE_EFFECT_POD_STOP,  /* after commit: stop them (grace, then kill) */
     CORE_EFFECT_QUOTA_PUT, /* ns */
     CORE_EFFECT_QUOTA_DELETE, /* path */
+    CORE_EFFECT_BINDING_PUT,    /* binding */
+    CORE_EFFECT_BINDING_DELETE, /* binding */
 };
 
 /* Pointers in an effect are valid only until the next core_* call. */
@@ -237,6 +247,7 @@ struct core_effect {
     int64_t at_ms;                     /* EVENT */
     char event_type[32];               /* EVENT */
     char event_message[CORE_REASON_MAX];
+    struct rbac_binding binding;       /* BINDING_* */
 };
 
 /* Grows as needed: one scheduling pass can place many pods. */
@@ -275,6 +286,16 @@ int core_restore_job(struct core_state *st, const struct core_job *job);
 int core_restore_node(struct core_state *st, const struct core_node *node);
 int core_restore_pod(struct core_state *st, const struct core_pod *pod);
 int core_restore_quota(struct core_state *st, const char *path, const struct quota_amounts *limit);
+int core_restore_binding(struct core_state *st, const struct rbac_binding *binding);
+
+/* The group every platform-admin token carries (bound to platform-admin
+ * everywhere by a built-in binding that cannot be removed). */
+#define CORE_PLATFORM_ADMINS_GROUP "system:platform-admins"
+/* The authorization decision over the current bindings (see rbac.h). */
+int core_authorize(const struct core_state *st, const struct rbac_identity *who, enum rbac_action action,
+                   const char *ns);
+json_t *core_list_bindings(const struct core_state *st);
+json_t *core_render_binding(const struct rbac_binding *binding);
 /* Ids of deleted jobs are never handed out again: the store keeps the
  * highest one and passes next = that + 1. */
 void core_restore_next_job_id(struct core_state *st, uint64_t next);

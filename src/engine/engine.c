@@ -31,6 +31,7 @@ struct engine {
 
 /* A failed write leaves memory ahead of the store; the only safe course is to
  * stop and let the next start rebuild the state from what was committed. */
+static void engine_store_failed(struct engine *engine, const char *what);
 static void engine_store_failed(struct engine *engine, const char *what)
 {
     fprintf(stderr, "gpuaas: fatal: store %s failed; exiting so that the next start rebuilds "
@@ -71,6 +72,39 @@ static void engine_write_effects(struct engine *engine)
     }
 }
 
+/* A refusal by role: 404 when the identity may not see the namespace at
+ * all (the answer must not reveal that it exists), else 403. */
+static void engine_deny(struct engine_request *req, int err)
+{
+    struct core_reply *reply = &req->reply;
+    req->denied = true;
+    reply->err = err;
+    reply->field[0] = '\0';
+    if (err == GPUAAS_ENOTFOUND)
+        snprintf(reply->message, sizeof reply->message, "namespace '%s' not found", req->scope);
+    else if (err == GPUAAS_EAUTH)
+        snprintf(reply->message, sizeof reply->message, "authentication required");
+    else
+        snprintf(reply->message, sizeof reply->message, "'%s' may not do this %s%s%s", req->who->user,
+                 req->scope[0] ? "in namespace '" : "platform-wide", req->scope, req->scope[0] ? "'" : "");
+}
+
+static void engine_audit(struct engine *engine, struct engine_request *req)
+{
+    struct store_audit *a = &req->audit_record;
+    a->at_ms = engine->clock_ms();
+    if (!a->namespace_path[0])
+        snprintf(a->namespace_path, sizeof a->namespace_path, "%s", req->scope);
+    if (!a->status) {
+        int err = req->reply.err;
+        a->status = err ? gpuaas_http_status(err) : (a->ok_status ? a->ok_status : 200);
+        snprintf(a->code, sizeof a->code, "%s", gpuaas_error_code(err));
+        snprintf(a->message, sizeof a->message, "%s", err ? req->reply.message : "");
+    }
+    if (engine->ops->audit_append(engine->store, a) < 0)
+        engine_store_failed(engine, "audit write");
+}
+
 static void engine_run_batch(struct engine *engine, struct engine_request *batch, bool tick)
 {
     unsigned commands = 0;
@@ -78,11 +112,22 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
     if (engine->ops->begin(engine->store) < 0)
         engine_store_failed(engine, "begin");
     for (struct engine_request *req = batch; req; req = req->next) {
+        req->denied = false;
+        if (req->who) {
+            int r = core_authorize(engine->st, req->who, req->action, req->scope);
+            if (r < 0) {
+                engine_deny(req, r);
+                engine_audit(engine, req);
+                continue;
+            }
+        }
         if (req->query)
             continue;
         commands++;
         core_apply(engine->st, &req->cmd, engine->clock_ms(), &engine->fx, &req->reply);
         engine_write_effects(engine);
+        if (req->audit)
+            engine_audit(engine, req);
     }
     if (tick) {
         struct core_cmd cmd = {.kind = CORE_CMD_TICK};
@@ -102,8 +147,12 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
             engine->hooks.action(engine->hooks.arg, engine, engine->st, &engine->actions[i]);
     /* reads run after the commit, so they never show what is not durable */
     for (struct engine_request *req = batch; req; req = req->next)
-        if (req->query)
+        if (req->query && !req->denied) {
             req->query(engine->st, engine->store, engine->ops, req->query_arg, &req->reply);
+            /* queries that change something (tokens) are audited on their own */
+            if (req->audit)
+                engine_audit(engine, req);
+        }
     pthread_mutex_lock(&engine->lock);
     engine->stats.batches++;
     engine->stats.commands += commands;
@@ -224,6 +273,21 @@ int engine_post(struct engine *engine, const struct core_cmd *cmd)
     req->done = engine_posted_done;
     /* events from the world are never refused for a full queue: losing an
      * exit would leak the pod's GPUs */
+    int r = engine_enqueue(engine, req, false);
+    if (r < 0)
+        free(req);
+    return r;
+}
+
+int engine_post_audit(struct engine *engine, const struct store_audit *record)
+{
+    struct engine_request *req = calloc(1, sizeof *req);
+    if (!req)
+        return GPUAAS_ENOMEM;
+    req->cmd.kind = CORE_CMD_NOTHING;
+    req->audit = true;
+    req->audit_record = *record;
+    req->done = engine_posted_done;
     int r = engine_enqueue(engine, req, false);
     if (r < 0)
         free(req);

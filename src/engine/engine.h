@@ -28,13 +28,24 @@ typedef void (*engine_done_fn)(struct engine_request *req);
 struct engine_request {
     /* in: a command, or a query when query is non-NULL */
     struct core_cmd cmd;
+    /* authorization, decided here over the current role bindings */
+    const struct rbac_identity *who; /* NULL: the server itself (always allowed) */
+    enum rbac_action action;
+    char scope[NS_PATH_MAX + 1];     /* the namespace acted on ("" platform-wide) */
+    /* audit: a line with the outcome, written in the same batch (denials
+     * are always written) */
+    bool audit;
+    struct store_audit audit_record; /* user, method, path, namespace filled by the caller */
     engine_query_fn query;
     void *query_arg;
+    void *query_data;                /* extra input of a query, freed with query_data_free */
+    void (*query_data_free)(void *);
     engine_done_fn done;
     void *done_arg;
     /* out */
     struct core_reply reply;
     /* engine's */
+    bool denied;
     struct engine_request *next;
 };
 
@@ -61,6 +72,8 @@ int engine_start(struct core_state *st, struct store *store, const struct store_
 /* Queues a command whose answer nobody waits for (executor events). The
  * command is copied. Safe from any thread. */
 int engine_post(struct engine *engine, const struct core_cmd *cmd);
+/* Queues an audit line only (a request refused before reaching the engine). */
+int engine_post_audit(struct engine *engine, const struct store_audit *record);
 /* Queues a request; req->done is called later from the engine thread.
  * Returns 0, GPUAAS_EUNAVAIL when stopping, GPUAAS_ELIMIT when the queue is full. */
 int engine_submit(struct engine *engine, struct engine_request *req);

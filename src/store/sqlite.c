@@ -69,6 +69,28 @@ static const char *const migrations[] = {
     "CREATE TABLE quotas ("
     "  namespace TEXT PRIMARY KEY,"
     "  limits TEXT NOT NULL) WITHOUT ROWID;",
+    /* 5: role bindings and the append-only audit log */
+    "CREATE TABLE bindings ("
+    "  role TEXT NOT NULL,"
+    "  is_group INTEGER NOT NULL,"
+    "  subject TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  PRIMARY KEY (role, is_group, subject, namespace)) WITHOUT ROWID;"
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at_ms INTEGER NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  method TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  namespace TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  code TEXT NOT NULL,"
+    "  message TEXT NOT NULL);"
+    "CREATE INDEX audit_by_time ON audit (at_ms);"
+    /* the log only grows: changing or removing a line is refused */
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "ALTER TABLE tokens ADD COLUMN user TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -82,6 +104,9 @@ enum stmt_id {
     STMT_JOB_ID_HIGH,
     STMT_JOB_EVENTS_DELETE,
     STMT_EVENT_INSERT,
+    STMT_BINDING_PUT,
+    STMT_BINDING_DELETE,
+    STMT_AUDIT_APPEND,
     STMT_QUOTA_PUT,
     STMT_QUOTA_DELETE,
     STMT_POD_PUT,
@@ -113,6 +138,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET "
                      "state = excluded.state, started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
                      "doc = excluded.doc",
+    [STMT_BINDING_PUT] = "INSERT OR IGNORE INTO bindings (role, is_group, subject, namespace) VALUES (?1, ?2, ?3, ?4)",
+    [STMT_BINDING_DELETE] = "DELETE FROM bindings WHERE role = ?1 AND is_group = ?2 AND subject = ?3 AND namespace = ?4",
+    [STMT_AUDIT_APPEND] = "INSERT INTO audit (at_ms, user, method, path, namespace, status, code, message) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [STMT_QUOTA_PUT] = "INSERT INTO quotas (namespace, limits) VALUES (?1, ?2) "
                        "ON CONFLICT (namespace) DO UPDATE SET limits = excluded.limits",
     [STMT_QUOTA_DELETE] = "DELETE FROM quotas WHERE namespace = ?1",
@@ -373,6 +402,14 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
         sqlite3_bind_text(s, 2, text, -1, free);
         return step_done(store, s);
     }
+    case CORE_EFFECT_BINDING_PUT:
+    case CORE_EFFECT_BINDING_DELETE:
+        s = store->stmt[e->kind == CORE_EFFECT_BINDING_PUT ? STMT_BINDING_PUT : STMT_BINDING_DELETE];
+        sqlite3_bind_text(s, 1, rbac_role_name(e->binding.role), -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, e->binding.is_group);
+        sqlite3_bind_text(s, 3, e->binding.subject, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, e->binding.namespace_path, -1, SQLITE_TRANSIENT);
+        return step_done(store, s);
     case CORE_EFFECT_QUOTA_DELETE:
         s = store->stmt[STMT_QUOTA_DELETE];
         sqlite3_bind_text(s, 1, e->path, -1, SQLITE_TRANSIENT);
@@ -534,9 +571,35 @@ static int load_quotas(struct store *store, struct core_state *st, char *err, si
     return r;
 }
 
+static int load_bindings(struct store *store, struct core_state *st, char *err, size_t err_size)
+{
+    sqlite3_stmt *s;
+    int r = 0;
+    if (sqlite3_prepare_v2(store->db, "SELECT role, is_group, subject, namespace FROM bindings", -1, &s, NULL) !=
+        SQLITE_OK)
+        return GPUAAS_EIO;
+    while (r == 0 && sqlite3_step(s) == SQLITE_ROW) {
+        struct rbac_binding b = {.is_group = sqlite3_column_int(s, 1) != 0};
+        snprintf(b.subject, sizeof b.subject, "%s", (const char *)sqlite3_column_text(s, 2));
+        snprintf(b.namespace_path, sizeof b.namespace_path, "%s", (const char *)sqlite3_column_text(s, 3));
+        if (rbac_role_from_name((const char *)sqlite3_column_text(s, 0), &b.role) < 0) {
+            snprintf(err, err_size, "stored binding for '%s': unknown role", b.subject);
+            r = GPUAAS_EINVAL;
+        } else if ((r = core_restore_binding(st, &b)) == GPUAAS_EEXIST) {
+            r = 0;
+        } else if (r < 0) {
+            snprintf(err, err_size, "stored binding for '%s': %s", b.subject, gpuaas_strerror(r));
+        }
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
 static int sqlite_load(struct store *store, struct core_state *st, char *err, size_t err_size)
 {
     int r;
+    if ((r = load_bindings(store, st, err, err_size)) < 0)
+        return r;
     if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_quotas(store, st, err, err_size)) < 0)
         return r;
     if ((r = load_nodes(store, st, err, err_size)) < 0 ||
@@ -583,8 +646,8 @@ static int sqlite_token_insert(struct store *store, const struct store_token *t,
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(store->db,
-                           "INSERT INTO tokens (name, hash, role, created_ms, expires_ms, revoked) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                           "INSERT INTO tokens (name, hash, role, created_ms, expires_ms, revoked, user) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                            -1, &s, NULL) != SQLITE_OK)
         return GPUAAS_EIO;
     sqlite3_bind_text(s, 1, t->name, -1, SQLITE_STATIC);
@@ -593,6 +656,7 @@ static int sqlite_token_insert(struct store *store, const struct store_token *t,
     sqlite3_bind_int64(s, 4, t->created_ms);
     sqlite3_bind_int64(s, 5, t->expires_ms);
     sqlite3_bind_int(s, 6, t->revoked);
+    sqlite3_bind_text(s, 7, t->user, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
     if (rc == SQLITE_CONSTRAINT)
@@ -609,7 +673,7 @@ static int sqlite_token_each(struct store *store, int (*fn)(const struct store_t
     sqlite3_stmt *s;
     int rc;
     if (sqlite3_prepare_v2(store->db,
-                           "SELECT id, name, hash, role, created_ms, expires_ms, revoked FROM tokens ORDER BY id",
+                           "SELECT id, name, hash, role, created_ms, expires_ms, revoked, user FROM tokens ORDER BY id",
                            -1, &s, NULL) != SQLITE_OK)
         return GPUAAS_EIO;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -622,11 +686,70 @@ static int sqlite_token_each(struct store *store, int (*fn)(const struct store_t
         t.created_ms = sqlite3_column_int64(s, 4);
         t.expires_ms = sqlite3_column_int64(s, 5);
         t.revoked = sqlite3_column_int(s, 6);
+        snprintf(t.user, sizeof t.user, "%s", (const char *)sqlite3_column_text(s, 7));
         if (fn(&t, arg))
             break;
     }
     sqlite3_finalize(s);
     return 0;
+}
+
+static int sqlite_token_revoke(struct store *store, int64_t id)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(store->db, "UPDATE tokens SET revoked = 1 WHERE id = ?1", -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return GPUAAS_EIO;
+    return sqlite3_changes(store->db) ? 0 : GPUAAS_ENOTFOUND;
+}
+
+static int sqlite_audit_append(struct store *store, const struct store_audit *a)
+{
+    sqlite3_stmt *s = store->stmt[STMT_AUDIT_APPEND];
+    sqlite3_bind_int64(s, 1, a->at_ms);
+    sqlite3_bind_text(s, 2, a->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, a->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, a->namespace_path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, (int)a->status);
+    sqlite3_bind_text(s, 7, a->code, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, a->message, -1, SQLITE_STATIC);
+    return step_done(store, s);
+}
+
+static int sqlite_audit_list(struct store *store, int64_t since_ms, int limit, json_t **ret_list)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT at_ms, user, method, path, namespace, status, code, message FROM audit "
+                           "WHERE at_ms >= ?1 ORDER BY id LIMIT ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_int64(s, 1, since_ms);
+    sqlite3_bind_int(s, 2, limit);
+    json_t *items = json_array();
+    int rc;
+    while (items && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        char at[40];
+        core_format_time(sqlite3_column_int64(s, 0), at, sizeof at);
+        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "time", at, "user",
+                                               (const char *)sqlite3_column_text(s, 1), "method",
+                                               (const char *)sqlite3_column_text(s, 2), "path",
+                                               (const char *)sqlite3_column_text(s, 3), "namespace",
+                                               (const char *)sqlite3_column_text(s, 4), "status",
+                                               sqlite3_column_int(s, 5), "code",
+                                               (const char *)sqlite3_column_text(s, 6), "message",
+                                               (const char *)sqlite3_column_text(s, 7)));
+    }
+    sqlite3_finalize(s);
+    if (!items)
+        return GPUAAS_ENOMEM;
+    *ret_list = json_pack("{s:o,s:I}", "items", items, "count", (json_int_t)json_array_size(items));
+    return *ret_list ? 0 : GPUAAS_ENOMEM;
 }
 
 static int sqlite_check(struct store *store, char *err, size_t err_size)
@@ -657,5 +780,8 @@ const struct store_ops store_sqlite_ops = {
     .job_events = sqlite_job_events,
     .token_insert = sqlite_token_insert,
     .token_each = sqlite_token_each,
+    .token_revoke = sqlite_token_revoke,
+    .audit_append = sqlite_audit_append,
+    .audit_list = sqlite_audit_list,
     .check = sqlite_check,
 };

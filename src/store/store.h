@@ -13,12 +13,26 @@ struct store;
 
 struct store_token {
     int64_t id;
-    char name[64];
+    char name[64];      /* unique label */
+    char user[128];     /* whose identity the token carries ("" : name) */
     unsigned char hash[32]; /* BLAKE2b-256 of the secret */
     char role[32];
     int64_t created_ms;
     int64_t expires_ms; /* 0: never */
     int revoked;
+};
+
+/* One line of the audit log: who did what, where, and how it ended. */
+struct store_audit {
+    int64_t at_ms;
+    char user[128];
+    char method[8];
+    char path[256];
+    char namespace_path[NS_PATH_MAX + 1];
+    unsigned status;     /* 0 until the outcome is known */
+    unsigned ok_status;  /* the status to record on success (200, 201) */
+    char code[32];
+    char message[256];
 };
 
 struct store_ops {
@@ -40,6 +54,13 @@ struct store_ops {
     int (*token_insert)(struct store *store, const struct store_token *token, int64_t *ret_id);
     /* Calls fn for every token; stops early if fn returns non-zero. */
     int (*token_each)(struct store *store, int (*fn)(const struct store_token *token, void *arg), void *arg);
+    /* Marks a token revoked; GPUAAS_ENOTFOUND if there is none with that id. */
+    int (*token_revoke)(struct store *store, int64_t id);
+    /* Appends to the audit log (inside the current batch). */
+    int (*audit_append)(struct store *store, const struct store_audit *record);
+    /* Audit records with at_ms >= since_ms, oldest first, at most limit:
+     * new {"items":[...],"count":N}. */
+    int (*audit_list)(struct store *store, int64_t since_ms, int limit, json_t **ret_list);
     /* PRAGMA integrity_check (or the backend's equivalent): 0 if sound. */
     int (*check)(struct store *store, char *err, size_t err_size);
 };
