@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/jwt.h"
 #include "gpuaas/error.h"
 
 #define AUTH_TOKENS_MAX 100000
 
 struct auth {
+    struct jwt_verifier *sso; /* set once at start, read-only after */
     pthread_rwlock_t lock;
     struct store_token *tokens;
     size_t count, capacity;
@@ -34,6 +36,7 @@ void auth_free(struct auth *auth)
     if (!auth)
         return;
     pthread_rwlock_destroy(&auth->lock);
+    jwt_verifier_free(auth->sso);
     free(auth->tokens);
     free(auth);
 }
@@ -57,6 +60,32 @@ int auth_add(struct auth *auth, const struct store_token *token)
         auth->tokens[auth->count++] = *token;
     pthread_rwlock_unlock(&auth->lock);
     return r;
+}
+
+void auth_set_sso(struct auth *auth, struct jwt_verifier *verifier)
+{
+    jwt_verifier_free(auth->sso);
+    auth->sso = verifier;
+}
+
+/* An SSO identity: the user and groups from a verified ID token. */
+static int auth_check_sso(struct auth *auth, const char *token, int64_t now_ms, struct auth_identity *ret_who,
+                          const char **ret_why)
+{
+    struct jwt_identity *id = malloc(sizeof *id);
+    if (!id) {
+        *ret_why = "out of memory";
+        return GPUAAS_EAUTH;
+    }
+    int r = jwt_verify(auth->sso, token, now_ms / 1000, id, ret_why);
+    if (r == 0) {
+        memset(ret_who, 0, sizeof *ret_who);
+        snprintf(ret_who->name, sizeof ret_who->name, "%s", id->username);
+        for (unsigned i = 0; i < id->group_count && ret_who->group_count < 16; i++)
+            snprintf(ret_who->groups[ret_who->group_count++], sizeof ret_who->groups[0], "%s", id->groups[i]);
+    }
+    free(id);
+    return r < 0 ? GPUAAS_EAUTH : 0;
 }
 
 int auth_revoke(struct auth *auth, int64_t id)
@@ -106,10 +135,12 @@ int auth_check(struct auth *auth, const char *authorization, int64_t now_ms, str
     const char *secret = authorization + 7;
     while (*secret == ' ')
         secret++;
-    if (!*secret || strlen(secret) > AUTH_TOKEN_TEXT_MAX) {
+    if (!*secret || strlen(secret) > (auth->sso ? 8192 : AUTH_TOKEN_TEXT_MAX)) {
         *ret_why = "invalid token";
         return GPUAAS_EAUTH;
     }
+    if (strncmp(secret, AUTH_TOKEN_PREFIX, sizeof AUTH_TOKEN_PREFIX - 1) != 0 && auth->sso)
+        return auth_check_sso(auth, secret, now_ms, ret_who, ret_why);
     unsigned char hash[32];
     auth_hash(secret, hash);
     int r = GPUAAS_EAUTH;

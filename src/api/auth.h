@@ -14,6 +14,7 @@
 #define AUTH_ROLE_PLATFORM_ADMIN "platform-admin"
 
 struct auth;
+struct jwt_verifier;
 
 struct auth_identity {
     char name[128];     /* the user */
@@ -33,6 +34,9 @@ void auth_hash(const char *secret, unsigned char ret_hash[32]);
  * fills *ret_who, or GPUAAS_EAUTH with a reason for the client. */
 int auth_check(struct auth *auth, const char *authorization, int64_t now_ms, struct auth_identity *ret_who,
                const char **ret_why);
+/* Accepts OIDC ID tokens (JWT) from the verifier's issuer as well; the
+ * auth takes ownership of the verifier. */
+void auth_set_sso(struct auth *auth, struct jwt_verifier *verifier);
 /* Marks a token revoked in memory (after the store did). */
 int auth_revoke(struct auth *auth, int64_t id);
 

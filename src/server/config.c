@@ -180,6 +180,7 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
+    json_t *sso = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -187,9 +188,10 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o}", "listen", &listen, "data",
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o}", "listen", &listen, "data",
                        &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library", &nvml_library,
-                       "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes) < 0) {
+                       "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes, "sso",
+                       &sso) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -212,6 +214,21 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         if ((r = expand_node(json_array_get(nodes, i), i, &node, cfg, err, err_size)) < 0)
             goto out;
         json_array_append_new(out_nodes, node);
+    }
+    if (sso) {
+        json_t *mappings = NULL;
+        const char *issuer, *audience, *jwks, *groups_claim = NULL, *username_claim = NULL;
+        if (json_unpack_ex(sso, &jerr, JSON_STRICT, "{s:s,s:s,s:s,s?s,s?s,s?o}", "issuer", &issuer, "audience",
+                           &audience, "jwks", &jwks, "groups_claim", &groups_claim, "username_claim",
+                           &username_claim, "role_mappings", &mappings) < 0) {
+            r = fail(err, err_size, "sso", jerr.text);
+            goto out;
+        }
+        if (mappings && (!json_is_array(mappings) || json_array_size(mappings) > 256)) {
+            r = fail(err, err_size, "sso.role_mappings", "must be a list of at most 256 {group, role, namespace}");
+            goto out;
+        }
+        cfg->sso = json_incref(sso);
     }
     snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
     snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);
@@ -259,4 +276,6 @@ void config_release(struct server_config *cfg)
         return;
     json_decref(cfg->nodes);
     cfg->nodes = NULL;
+    json_decref(cfg->sso);
+    cfg->sso = NULL;
 }

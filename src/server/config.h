@@ -17,6 +17,7 @@ struct server_config {
     char nvml_library[4096];    /* "" : libnvidia-ml.so.1 */
     char fake_nvml_library[4096];
     char fake_nvml[4096];       /* fake description; "" : DATA/fake-nvml.conf */
+    json_t *sso;                /* the sso: section as given, or NULL (owned) */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
 };

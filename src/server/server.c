@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/jwt.h"
 #include "core/model.h"
 #include "engine/engine.h"
 #include "gpuaas/error.h"
@@ -135,6 +136,60 @@ static int setup_tokens(struct store *store, const struct store_ops *ops, struct
     }
     fprintf(stderr, "gpuaas: created platform-admin token in %s/admin.token (mode 0600)\n", data_dir);
     return auth_add(auth, &token);
+}
+
+/* SSO: a verifier for the configured issuer, and the group-to-role mapping
+ * (the shape of an IAM role mapping) as role bindings. */
+static int setup_sso(const json_t *sso, struct auth *auth, struct engine *engine, char *err, size_t err_size)
+{
+    if (!sso)
+        return 0;
+    struct jwt_config jc = {
+        .issuer = json_string_value(json_object_get(sso, "issuer")),
+        .audience = json_string_value(json_object_get(sso, "audience")),
+        .groups_claim = json_string_value(json_object_get(sso, "groups_claim")),
+        .username_claim = json_string_value(json_object_get(sso, "username_claim")),
+    };
+    struct jwt_verifier *v = NULL;
+    char why[256] = "";
+    int r = jwt_verifier_load(&jc, json_string_value(json_object_get(sso, "jwks")), &v, why, sizeof why);
+    if (r < 0) {
+        snprintf(err, err_size, "sso: %s", why);
+        return r;
+    }
+    auth_set_sso(auth, v);
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(sso, "role_mappings"), i, m) {
+        const char *group = json_string_value(json_object_get(m, "group"));
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *ns = json_string_value(json_object_get(m, "namespace"));
+        struct engine_request *req = calloc(1, sizeof *req);
+        if (!req)
+            return GPUAAS_ENOMEM;
+        req->cmd.kind = CORE_CMD_BINDING_PUT;
+        req->cmd.binding.is_group = true;
+        if (!group || !role || rbac_role_from_name(role, &req->cmd.binding.role) < 0) {
+            snprintf(err, err_size, "sso.role_mappings[%zu]: needs group and a role (platform-admin, "
+                                    "namespace-admin, developer, viewer)", i);
+            free(req);
+            return GPUAAS_EINVAL;
+        }
+        snprintf(req->cmd.binding.subject, sizeof req->cmd.binding.subject, "%s", group);
+        snprintf(req->cmd.binding.namespace_path, sizeof req->cmd.binding.namespace_path, "%s", ns ? ns : "");
+        r = engine_call(engine, req);
+        if (r == GPUAAS_EEXIST)
+            r = 0; /* mapped on an earlier start */
+        if (r < 0)
+            snprintf(err, err_size, "sso.role_mappings[%zu]: %s", i, req->reply.message);
+        core_reply_clear(&req->reply);
+        free(req);
+        if (r < 0)
+            return r;
+    }
+    fprintf(stderr, "gpuaas: SSO: ID tokens from %s accepted (%zu role mappings)\n", jc.issuer,
+            json_array_size(json_object_get(sso, "role_mappings")));
+    return 0;
 }
 
 /* Registers the configured nodes through the engine, so they are stored. */
@@ -275,7 +330,8 @@ int server_main(int argc, char **argv)
     runner.engine = engine;
     /* pods the store calls active: adopt them or record how they ended */
     pod_runner_reconcile(&runner, adoptions, adoption_count);
-    if ((r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0) {
+    if ((r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0 ||
+        (r = setup_sso(cfg.sso, auth, engine, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
