@@ -81,8 +81,11 @@ static int auth_check_sso(struct auth *auth, const char *token, int64_t now_ms, 
     if (r == 0) {
         memset(ret_who, 0, sizeof *ret_who);
         snprintf(ret_who->name, sizeof ret_who->name, "%s", id->username);
+        /* "system:" groups are gpuaas's own (the platform-admin token's
+         * group among them): an identity provider cannot hand them out */
         for (unsigned i = 0; i < id->group_count && ret_who->group_count < 16; i++)
-            snprintf(ret_who->groups[ret_who->group_count++], sizeof ret_who->groups[0], "%s", id->groups[i]);
+            if (strncmp(id->groups[i], "system:", 7) != 0)
+                snprintf(ret_who->groups[ret_who->group_count++], sizeof ret_who->groups[0], "%s", id->groups[i]);
     }
     free(id);
     return r < 0 ? GPUAAS_EAUTH : 0;

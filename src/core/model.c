@@ -642,7 +642,8 @@ static int binding_insert(struct core_state *st, const struct rbac_binding *b)
     return 0;
 }
 
-static int check_binding(const struct core_state *st, const struct rbac_binding *b, struct core_reply *reply)
+static int check_binding(const struct core_state *st, const struct rbac_binding *b, bool may_be_missing,
+                         struct core_reply *reply)
 {
     const char *why;
     if (b->role == ROLE_NONE)
@@ -651,7 +652,7 @@ static int check_binding(const struct core_state *st, const struct rbac_binding 
         return core_reply_error(reply, GPUAAS_EINVAL, "subject", "a user or group is required");
     if (b->namespace_path[0] && names_check_namespace(b->namespace_path, NULL, &why) < 0)
         return core_reply_error(reply, GPUAAS_EINVAL, "namespace", "'%.200s' %s", b->namespace_path, why);
-    if (b->namespace_path[0] && !core_find_namespace(st, b->namespace_path))
+    if (b->namespace_path[0] && !may_be_missing && !core_find_namespace(st, b->namespace_path))
         return core_reply_error(reply, GPUAAS_ENOTFOUND, "namespace", "namespace '%.200s' not found",
                                 b->namespace_path);
     return 0;
@@ -660,7 +661,7 @@ static int check_binding(const struct core_state *st, const struct rbac_binding 
 static int apply_binding_put(struct core_state *st, struct core_cmd *cmd, struct core_effects *fx,
                              struct core_reply *reply)
 {
-    int r = check_binding(st, &cmd->binding, reply);
+    int r = check_binding(st, &cmd->binding, cmd->binding_namespace_may_be_missing, reply);
     if (r < 0)
         return r;
     json_t *obj = core_render_binding(&cmd->binding);

@@ -206,6 +206,7 @@ struct core_cmd {
     struct core_node *node;               /* NODE_PUT: owned by the command (core_cmd_clear frees it) */
     struct quota_amounts *quota;          /* QUOTA_SET: owned by the command */
     struct rbac_binding binding;          /* BINDING_* */
+    bool binding_namespace_may_be_missing; /* BINDING_PUT from the config: the namespace may come later */
     /* POD_STARTED, POD_EXITED */
     uint64_t pod_id;
     bool start_failed;                    /* POD_STARTED */

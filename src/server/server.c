@@ -169,6 +169,7 @@ static int setup_sso(const json_t *sso, struct auth *auth, struct engine *engine
             return GPUAAS_ENOMEM;
         req->cmd.kind = CORE_CMD_BINDING_PUT;
         req->cmd.binding.is_group = true;
+        req->cmd.binding_namespace_may_be_missing = true; /* mappings may name namespaces made later */
         if (!group || !role || rbac_role_from_name(role, &req->cmd.binding.role) < 0) {
             snprintf(err, err_size, "sso.role_mappings[%zu]: needs group and a role (platform-admin, "
                                     "namespace-admin, developer, viewer)", i);
