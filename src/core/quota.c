@@ -1,5 +1,6 @@
 #include "core/quota.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,6 +126,44 @@ bool quota_exceeded(const struct quota_amounts *limit, const struct quota_amount
     return false;
 }
 
+/* Quota sizes go beyond one job's: "4096" cores, "128Ti", "500m" (no fraction
+ * other than milli-cores, which keeps the arithmetic exact). */
+#define QUOTA_CPU_MILLI_MAX (1000000LL * 1000)
+#define QUOTA_MEMORY_MAX (1LL << 60)
+
+static int parse_scaled(const char *text, int64_t max, bool cpu, int64_t *ret)
+{
+    static const struct {
+        const char *suffix;
+        int64_t factor;
+    } units[] = {{"Ki", 1LL << 10}, {"Mi", 1LL << 20}, {"Gi", 1LL << 30}, {"Ti", 1LL << 40}, {"Pi", 1LL << 50},
+                 {"k", 1000LL},     {"M", 1000000LL}, {"G", 1000000000LL}, {"T", 1000000000000LL}};
+    int64_t n = 0;
+    const char *p = text;
+    if (*p < '0' || *p > '9')
+        return GPUAAS_EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (INT64_MAX - 9) / 10)
+            return GPUAAS_EINVAL;
+        n = n * 10 + (*p - '0');
+    }
+    int64_t factor = cpu ? 1000 : 1;
+    if (*p) {
+        factor = 0;
+        if (cpu && strcmp(p, "m") == 0)
+            factor = 1;
+        for (unsigned i = 0; !cpu && i < sizeof units / sizeof units[0]; i++)
+            if (strcmp(p, units[i].suffix) == 0)
+                factor = units[i].factor;
+        if (!factor)
+            return GPUAAS_EINVAL;
+    }
+    if (n > max / factor)
+        return GPUAAS_EINVAL;
+    *ret = n * factor;
+    return 0;
+}
+
 static int bad(char *field, size_t field_size, const char *f, char *why, size_t why_size, const char *w)
 {
     snprintf(field, field_size, "%s", f);
@@ -184,10 +223,11 @@ int quota_from_json(const json_t *json, struct quota_amounts *ret_limit, char *f
                 snprintf(text, sizeof text, "%.63s", json_string_value(value));
             else
                 return bad(field, field_size, key, why, why_size, "expected cores like 64 or \"500m\"");
-            if (quantity_parse_cpu_milli(text, &limit.cpu_milli) < 0)
-                return bad(field, field_size, key, why, why_size, "not a CPU quantity (at most 1024 cores)");
+            if (parse_scaled(text, QUOTA_CPU_MILLI_MAX, true, &limit.cpu_milli) < 0)
+                return bad(field, field_size, key, why, why_size, "not a CPU quantity (cores like 64 or \"500m\")");
         } else if (strcmp(key, "memory") == 0) {
-            if (!json_is_string(value) || quantity_parse_memory_bytes(json_string_value(value), &limit.memory_bytes) < 0)
+            if (!json_is_string(value) ||
+                parse_scaled(json_string_value(value), QUOTA_MEMORY_MAX, false, &limit.memory_bytes) < 0)
                 return bad(field, field_size, key, why, why_size, "expected a memory quantity like \"512Gi\"");
         } else if (strcmp(key, "gpus_per_model") == 0) {
             int r = kinds_from_json(value, key, limit.models, &limit.model_count, field, field_size, why, why_size);

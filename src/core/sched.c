@@ -146,6 +146,8 @@ static void job_amounts(const struct job_spec *spec, struct quota_amounts *a);
 static bool quota_blocks(struct core_state *st, const char *ns_path, const struct quota_amounts *need,
                          bool check_use, char *why, size_t why_size, char *field, size_t field_size);
 static const char *spec_field_for(const char *quota_field);
+static void pod_amounts(const struct core_pod *pod, struct quota_amounts *a);
+static bool quota_limits_models(struct core_state *st, const char *ns_path);
 
 static bool node_matches_selector(const struct core_node *node, const json_t *selector)
 {
@@ -166,6 +168,11 @@ static bool node_matches_selector(const struct core_node *node, const json_t *se
 static const json_t *job_selector(const struct job_spec *spec)
 {
     return json_object_get(spec->document, "selector");
+}
+
+static const char *job_model(const struct job_spec *spec)
+{
+    return json_string_value(json_object_get(job_selector(spec), "gpuaas.io/gpu-model"));
 }
 
 /* GPUs usable as whole GPUs or shares (MIG-mode GPUs are only usable as slices). */
@@ -292,7 +299,21 @@ int sched_check_feasible(const struct core_state *st, const struct job_spec *spe
 /* ---- placement -------------------------------------------------------------------- */
 
 /* Reserves what one replica needs on `node`, recording it in pod. */
-static bool node_take(struct core_node *node, const struct job_resources *res, struct core_pod *pod)
+static bool gpu_of_model(const struct core_gpu *gpu, const char *model)
+{
+    return !model || strcmp(gpu->model, model) == 0;
+}
+
+static bool gpu_free_whole(const struct core_node *node, uint32_t g)
+{
+    const struct core_node_alloc *a = &node->alloc;
+    return !node->gpus[g].mig_mode && !a->gpu_pod[g] && !a->gpu_milli_used[g];
+}
+
+/* Reserves what one replica needs on `node`, recording it in pod. All whole
+ * GPUs of a pod are of one model (`model`, when the selector names one). */
+static bool node_take(struct core_node *node, const struct job_resources *res, const char *model,
+                      struct core_pod *pod)
 {
     if (node->state != NODE_READY || node->pods_active >= CORE_NODE_PODS_MAX)
         return false;
@@ -303,14 +324,21 @@ static bool node_take(struct core_node *node, const struct job_resources *res, s
     struct core_node_alloc *a = &node->alloc;
     pod->device_count = 0;
     if (res->gpus > 0) {
-        int found = 0;
-        for (uint32_t g = 0; g < node->gpu_count && found < res->gpus; g++)
-            if (!node->gpus[g].mig_mode && !a->gpu_pod[g] && !a->gpu_milli_used[g])
-                found++;
-        if (found < res->gpus)
+        /* the first model (in GPU order) with enough free GPUs */
+        const char *chosen = NULL;
+        for (uint32_t g = 0; g < node->gpu_count && !chosen; g++) {
+            if (!gpu_of_model(&node->gpus[g], model) || !gpu_free_whole(node, g))
+                continue;
+            int found = 0;
+            for (uint32_t h = 0; h < node->gpu_count; h++)
+                found += gpu_free_whole(node, h) && strcmp(node->gpus[h].model, node->gpus[g].model) == 0;
+            if (found >= res->gpus)
+                chosen = node->gpus[g].model;
+        }
+        if (!chosen)
             return false;
         for (uint32_t g = 0; g < node->gpu_count && (int)pod->device_count < res->gpus; g++) {
-            if (node->gpus[g].mig_mode || a->gpu_pod[g] || a->gpu_milli_used[g])
+            if (!gpu_free_whole(node, g) || strcmp(node->gpus[g].model, chosen) != 0)
                 continue;
             a->gpu_pod[g] = pod->id;
             struct core_pod_device *d = &pod->devices[pod->device_count++];
@@ -321,7 +349,7 @@ static bool node_take(struct core_node *node, const struct job_resources *res, s
         bool taken = false;
         for (uint32_t g = 0; g < node->gpu_count && !taken; g++) {
             const struct core_gpu *gpu = &node->gpus[g];
-            for (uint32_t m = 0; gpu->mig_mode && m < gpu->mig_count && !taken; m++) {
+            for (uint32_t m = 0; gpu->mig_mode && gpu_of_model(gpu, model) && m < gpu->mig_count && !taken; m++) {
                 if (a->mig_pod[g][m] || strcmp(gpu->mig[m].profile, res->mig_profile) != 0)
                     continue;
                 a->mig_pod[g][m] = pod->id;
@@ -338,7 +366,8 @@ static bool node_take(struct core_node *node, const struct job_resources *res, s
         /* the fullest GPU that still fits: keeps whole GPUs free */
         int best = -1;
         for (uint32_t g = 0; g < node->gpu_count; g++) {
-            if (node->gpus[g].mig_mode || a->gpu_pod[g] || a->gpu_milli_used[g] + res->gpu_milli > GPU_MILLI_WHOLE)
+            if (node->gpus[g].mig_mode || a->gpu_pod[g] || a->gpu_milli_used[g] + res->gpu_milli > GPU_MILLI_WHOLE ||
+                !gpu_of_model(&node->gpus[g], model))
                 continue;
             if (best < 0 || a->gpu_milli_used[g] > a->gpu_milli_used[best])
                 best = (int)g;
@@ -419,7 +448,7 @@ static bool first_replica_fits(struct core_state *st, const struct core_job *job
         if (selector && !node_matches_selector(node, selector))
             continue;
         *ret_any_node_matches = true;
-        if (node_take(node, &job->spec.resources, &probe)) {
+        if (node_take(node, &job->spec.resources, job_model(&job->spec), &probe)) {
             node_release(node, &probe);
             return true;
         }
@@ -497,6 +526,17 @@ static void job_amounts(const struct job_spec *spec, struct quota_amounts *a)
         kinds_bump(a->models, &a->model_count, model, n * res->gpus);
     if (res->mig_profile[0])
         kinds_bump(a->migs, &a->mig_count, res->mig_profile, n);
+}
+
+/* Whether any quota on the chain limits GPU models or MIG profiles. */
+static bool quota_limits_models(struct core_state *st, const char *ns_path)
+{
+    struct core_namespace *chain[NS_DEPTH_MAX];
+    int n = namespace_chain(st, ns_path, chain);
+    for (int i = 0; i < n; i++)
+        if (chain[i]->has_quota && (chain[i]->quota.model_count || chain[i]->quota.mig_count))
+            return true;
+    return false;
 }
 
 /* Adds (sign +1) or removes (-1) a pod's use along its namespace chain. */
@@ -623,6 +663,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         return 0;
     }
     struct core_pod **pods = calloc((size_t)replicas, sizeof *pods);
+    bool quota_refused_node = false; /* some node fit but its GPUs' model is over quota */
     if (!pods)
         return 0;
     for (int r = 0; r < replicas; r++) {
@@ -637,7 +678,25 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
             if (selector && !node_matches_selector(node, selector))
                 continue;
             any_node_matches = true;
-            ok = node_take(node, &job->spec.resources, pod);
+            ok = node_take(node, &job->spec.resources, job_model(&job->spec), pod);
+            if (ok && quota_limits_models(st, job->spec.namespace_path)) {
+                /* a per-model or per-profile limit may refuse this node's
+                 * GPUs while another node's would do */
+                struct quota_amounts so_far, a;
+                char why[CORE_REASON_MAX], field[64];
+                quota_amounts_zero(&so_far);
+                for (int k = 0; k <= r; k++) {
+                    pod_amounts(pods[k], &a);
+                    quota_amounts_add(&so_far, &a, 1);
+                }
+                if (quota_blocks(st, job->spec.namespace_path, &so_far, true, why, sizeof why, field,
+                                 sizeof field)) {
+                    node_release(node, pod);
+                    ok = false;
+                    quota_refused_node = true;
+                    snprintf(quota_why, sizeof quota_why, "%s", why);
+                }
+            }
         }
         if (!ok)
             break;
@@ -662,7 +721,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         for (int r = 0; r < replicas; r++)
             free(pods[r]);
         free(pods);
-        if (quota_refused)
+        if (quota_refused || quota_refused_node)
             snprintf(job->reason, sizeof job->reason, "%s", quota_why);
         else
             set_waiting_reason(job, any_node_matches, now_ms);
