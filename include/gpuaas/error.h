@@ -19,6 +19,7 @@ enum gpuaas_err {
     GPUAAS_EIO = -11,      /* store or system I/O failed                   -> 500 */
     GPUAAS_EUNAVAIL = -12, /* server shutting down / not ready             -> 503 */
     GPUAAS_EMETHOD = -13,  /* route exists, method does not                -> 405 */
+    GPUAAS_EQUOTA = -14,   /* the request can never fit a quota            -> 422 */
 };
 
 /* Static English text for an error code; never NULL. */

@@ -94,6 +94,8 @@ const char *cli_verb_opt_flag(unsigned opts)
         return "--attempt";
     if (opts & CLI_OPT_JOB)
         return "--job";
+    if (opts & CLI_OPT_QUOTA)
+        return "--gpus/--cpu/--memory/--pods (quota limits)";
     return "";
 }
 
@@ -164,6 +166,48 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
     return 0;
 }
 
+bool cli_is_quota_flag(const char *name, size_t len)
+{
+    static const char *const plain[] = {"gpus", "gpu-milli", "cpu", "memory", "pods"};
+    static const char *const prefixed[] = {"gpus-", "mig-"};
+
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
+        if (strlen(plain[i]) == len && strncmp(plain[i], name, len) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof prefixed / sizeof prefixed[0]; i++) {
+        size_t plen = strlen(prefixed[i]);
+        if (len > plen && strncmp(prefixed[i], name, plen) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* --gpus 8, --gpus-A100=4, ...: kept as given; the verb checks the values. */
+static int parse_quota_flag(int argc, char *const *argv, int *i, const char *name, size_t len, const char *eq,
+                            struct cli_args *a, char *err, size_t err_size)
+{
+    const char *value = eq ? eq + 1 : NULL;
+
+    if (!value) {
+        if (*i + 1 >= argc) {
+            snprintf(err, err_size, "flag needs an argument: --%.*s", (int)len, name);
+            return GPUAAS_EINVAL;
+        }
+        value = argv[++*i];
+    }
+    if (value[0] == '\0') {
+        snprintf(err, err_size, "flag --%.*s needs a non-empty value", (int)len, name);
+        return GPUAAS_EINVAL;
+    }
+    if (a->nquota >= CLI_MAX_QUOTA_FLAGS) {
+        snprintf(err, err_size, "too many quota limits (at most %d)", CLI_MAX_QUOTA_FLAGS);
+        return GPUAAS_EINVAL;
+    }
+    a->quota[a->nquota++] = (struct cli_quota_flag){.name = name, .name_len = len, .value = value};
+    a->verb_opts |= CLI_OPT_QUOTA;
+    return 0;
+}
+
 /* One argument that starts with '-' (and is not "-" or "--"). *i is advanced
  * past a separate value argument when one is consumed. */
 static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a, char *err, size_t err_size)
@@ -177,6 +221,8 @@ static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a,
         const char *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         opt = opt_by_long(name, len);
+        if (!opt && cli_is_quota_flag(name, len))
+            return parse_quota_flag(argc, argv, i, name, len, eq, a, err, err_size);
         if (!opt) {
             snprintf(err, err_size, "unknown flag: --%.*s", (int)len, name);
             return GPUAAS_EINVAL;

@@ -20,6 +20,19 @@ enum cli_verb_opt {
     CLI_OPT_REPLICA = 1u << 2, /* --replica N */
     CLI_OPT_ATTEMPT = 1u << 3, /* --attempt A */
     CLI_OPT_JOB = 1u << 4,     /* --job NAME */
+    CLI_OPT_QUOTA = 1u << 5,   /* a quota limit: --gpus, --gpus-MODEL, --mig-PROFILE, --gpu-milli,
+                                * --cpu, --memory, --pods (each takes a value) */
+};
+
+/* At most this many quota limit flags on one line. */
+#define CLI_MAX_QUOTA_FLAGS 32
+
+/* One quota limit flag as given: name is what follows "--" ("gpus-A100"),
+ * name_len its length (the argument may go on with "=VALUE"). */
+struct cli_quota_flag {
+    const char *name;
+    size_t name_len;
+    const char *value;
 };
 
 struct cli_args {
@@ -35,6 +48,8 @@ struct cli_args {
     int attempt;           /* --attempt, -1 if not given */
     const char *job;       /* --job */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
+    int nquota;            /* quota limit flags, in the order given */
+    struct cli_quota_flag quota[CLI_MAX_QUOTA_FLAGS];
     int npos;
     const char *pos[CLI_MAX_POSITIONALS]; /* pos[0] is the verb */
 };
@@ -44,6 +59,10 @@ struct cli_args {
  * (it takes a value), except after the verb `logs`, where it is --follow
  * as in kubectl. */
 int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size);
+
+/* Whether --NAME (name_len bytes of name) is a quota limit flag: gpus,
+ * gpu-milli, cpu, memory, pods, gpus-MODEL or mig-PROFILE. */
+bool cli_is_quota_flag(const char *name, size_t name_len);
 
 /* The flag that sets the lowest bit of `opts` (enum cli_verb_opt), for
  * "... is not an option of VERB" messages; "" when opts is 0. */

@@ -12,6 +12,7 @@
 
 #include "cli/cli_internal.h"
 #include "cli/http_client.h"
+#include "cli/quotas.h"
 #include "gpuaas/error.h"
 #include "lib/yamljson.h"
 
@@ -34,6 +35,7 @@ static int verb_submit(struct cli_ctx *ctx);
 static int verb_delete(struct cli_ctx *ctx);
 static int verb_cancel(struct cli_ctx *ctx);
 static int verb_create(struct cli_ctx *ctx);
+static int verb_set(struct cli_ctx *ctx);
 static int verb_version(struct cli_ctx *ctx);
 static int verb_help(struct cli_ctx *ctx);
 
@@ -47,7 +49,7 @@ static const struct verb verb_table[] = {
      "Example:\n"
      "  gpuaas submit -f job.yaml\n"
      "  cat job.json | gpuaas submit -f - -n team-ai/project-llm/dev\n"},
-    {"get", cli_verb_get, CLI_OPT_JOB, true, "List jobs, pods, nodes, GPUs or namespaces",
+    {"get", cli_verb_get, CLI_OPT_JOB, true, "List jobs, pods, nodes, GPUs, namespaces or quotas",
      "Usage: gpuaas get RESOURCE [NAME] [-n NAMESPACE] [-o table|wide|json|yaml]\n"
      "       gpuaas get pods [NAME] [-n NAMESPACE] [--job JOB]\n"
      "\n"
@@ -61,18 +63,24 @@ static const struct verb verb_table[] = {
      "JOB-rREPLICA-aATTEMPT, e.g. llm-finetune-r0-a0.\n"
      "GPUs show what holds them and, where the node reports it, live use; a GPU\n"
      "NAME is its node or its UUID.\n"
+     "Quotas show, for every resource one of them limits, USED/LIMIT of each\n"
+     "namespace subtree (\"-\": not limited there); a quota NAME is its namespace\n"
+     "(exactly that one), -n lists the quotas set in a subtree.\n"
      "\n"
      "Examples:\n"
      "  gpuaas get jobs -n team-ai\n"
      "  gpuaas get job llm-finetune -n team-ai/project-llm/dev -o yaml\n"
      "  gpuaas get pods -n team-ai/project-llm/dev --job llm-finetune -o wide\n"
-     "  gpuaas get gpus -o wide\n"},
+     "  gpuaas get gpus -o wide\n"
+     "  gpuaas get quotas -n team-ai\n"},
     {"describe", cli_verb_describe, 0, true, "Show a job's spec, state, pods and events",
      "Usage: gpuaas describe job NAME [-n NAMESPACE] [-o json|yaml]\n"
-     "       gpuaas describe node|namespace|pod NAME\n"
+     "       gpuaas describe node|namespace|pod|quota NAME\n"
      "\n"
      "Shows the job's spec, its state and the reason it waits, its pods (each\n"
      "replica attempt: node, devices, exit, times), then its events.\n"
+     "A namespace shows its quota (use and limit of each resource) and the\n"
+     "quotas of the namespaces above it, which cap it too.\n"
      "-o json|yaml prints {\"job\": JOB, \"pods\": {\"items\": [...], \"count\": N},\n"
      "\"events\": {\"items\": [...], \"count\": N}}.\n"},
     {"logs", cli_verb_logs, CLI_OPT_FOLLOW | CLI_OPT_REPLICA | CLI_OPT_ATTEMPT, true, "Print a job's log",
@@ -88,11 +96,13 @@ static const struct verb verb_table[] = {
      "Examples:\n"
      "  gpuaas logs llm-finetune -n team-ai/project-llm/dev\n"
      "  gpuaas logs team-ai/project-llm/dev/llm-finetune --replica 1 -f\n"},
-    {"delete", verb_delete, 0, true, "Delete a job or a namespace",
+    {"delete", verb_delete, 0, true, "Delete a job, a namespace or a quota",
      "Usage: gpuaas delete job NAME [-n NAMESPACE]\n"
      "       gpuaas delete namespace PATH\n"
+     "       gpuaas delete quota NAMESPACE\n"
      "\n"
-     "Deleting an active job cancels it first. A namespace must be empty.\n"},
+     "Deleting an active job cancels it first. A namespace must be empty.\n"
+     "Deleting a quota lifts every limit it set; running pods are not touched.\n"},
     {"cancel", verb_cancel, 0, true, "Cancel a job",
      "Usage: gpuaas cancel [job] NAME [-n NAMESPACE]\n"
      "\n"
@@ -104,6 +114,31 @@ static const struct verb verb_table[] = {
      "\n"
      "Example:\n"
      "  gpuaas create namespace team-ai/project-llm/dev\n"},
+    {"set", verb_set, CLI_OPT_QUOTA, true, "Set the quota of a namespace subtree",
+     "Usage: gpuaas set quota NAMESPACE [--gpus N] [--gpus-MODEL N]... [--mig-PROFILE N]...\n"
+     "                [--gpu-milli N] [--cpu QUANTITY] [--memory QUANTITY] [--pods N]\n"
+     "\n"
+     "Sets the limits of NAMESPACE and everything below it (NAMESPACE may also be\n"
+     "given with -n). What you set is the whole quota, as kubectl apply does: a\n"
+     "limit not given on this line is removed (unlimited), it is not kept from\n"
+     "the quota set before. To remove every limit: gpuaas delete quota NAMESPACE.\n"
+     "\n"
+     "  --gpus N            whole GPUs in use at once, all models together\n"
+     "  --gpus-MODEL N      whole GPUs of one model (e.g. --gpus-A100 4)\n"
+     "  --mig-PROFILE N     MIG slices of one profile (e.g. --mig-1g.10gb 7)\n"
+     "  --gpu-milli N       shares of GPUs, in thousandths (gpu_milli jobs)\n"
+     "  --cpu QUANTITY      cores, e.g. 64 or 500m\n"
+     "  --memory QUANTITY   e.g. 512Gi\n"
+     "  --pods N            running pods (replicas) at once\n"
+     "\n"
+     "A quota may not exceed the quota of a namespace above it. A job that can\n"
+     "never fit is refused at submit; one that fits later waits (Pending) with\n"
+     "the quota named in its reason. -o json|yaml prints the API's reply:\n"
+     "{\"namespace\", \"limits\", \"used\"}.\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas set quota team-ai --gpus 8 --gpus-A100 4 --cpu 64 --memory 512Gi\n"
+     "  gpuaas set quota team-ai/project-llm/dev --gpus 2 --pods 10\n"},
     {"version", verb_version, 0, false, "Print the client version",
      "Usage: gpuaas version [-o json|yaml]\n"},
     {"help", verb_help, 0, false, "Help about any verb", "Usage: gpuaas help [VERB]\n"},
@@ -515,13 +550,103 @@ out:
     return rc;
 }
 
+/* ---- quotas ------------------------------------------------------------ */
+
+/* The namespace of `set quota NS` / `delete quota NS`: the argument after
+ * `quota`, or -n. Returns an exit code. */
+static int quota_namespace(struct cli_ctx *ctx, const char **ret)
+{
+    const struct cli_args *a = ctx->args;
+
+    if (a->npos > 3)
+        return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
+    if (a->npos == 3 && a->ns && strcmp(a->ns, a->pos[2]) != 0)
+        return cli_usage_error(ctx, "namespace \"%s\" differs from -n \"%s\"", a->pos[2], a->ns);
+    *ret = a->npos == 3 ? a->pos[2] : a->ns;
+    if (!*ret)
+        return cli_usage_error(ctx, "say which namespace: %s quota NAMESPACE", ctx->verb);
+    return CLI_EXIT_OK;
+}
+
+static char *quota_path(const char *ns)
+{
+    char *ns_q = http_escape(ns, 1), *path = NULL;
+
+    if (ns_q && asprintf(&path, "/v1/quotas/%s", ns_q) < 0)
+        path = NULL;
+    free(ns_q);
+    return path;
+}
+
+static int verb_set(struct cli_ctx *ctx)
+{
+    const struct cli_args *a = ctx->args;
+    const char *ns = NULL;
+    char err[512], *path = NULL;
+    json_t *body = NULL, *reply = NULL;
+    int rc, r;
+
+    if (a->npos < 2 || cli_resource_lookup(a->pos[1]) != CLI_RES_QUOTA)
+        return cli_usage_error(ctx, "set supports: set quota NAMESPACE --gpus N ...");
+    rc = quota_namespace(ctx, &ns);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    r = cli_quota_body(a->quota, a->nquota, &body, err, sizeof err);
+    if (r == GPUAAS_ENOMEM)
+        return cli_fail("out of memory");
+    if (r < 0)
+        return cli_usage_error(ctx, "%s", err);
+    path = quota_path(ns);
+    if (!path) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    rc = cli_api(ctx, "PUT", path, body, &reply);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML) {
+        rc = cli_print_object(ctx, reply);
+    } else {
+        char summary[1024];
+        printf("quota \"%s\" set: %s\n", ns, cli_quota_summary(reply, summary, sizeof summary));
+    }
+out:
+    json_decref(reply);
+    json_decref(body);
+    free(path);
+    return rc;
+}
+
+static int quota_delete(struct cli_ctx *ctx)
+{
+    const char *ns = NULL;
+    char *path = NULL;
+    json_t *reply = NULL;
+    int rc = quota_namespace(ctx, &ns);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    path = quota_path(ns);
+    if (!path)
+        return cli_fail("out of memory");
+    rc = cli_api(ctx, "DELETE", path, NULL, &reply);
+    if (rc == CLI_EXIT_OK)
+        rc = report_done(ctx, reply, "quota", ns, "deleted");
+    json_decref(reply);
+    free(path);
+    return rc;
+}
+
 static int verb_delete(struct cli_ctx *ctx)
 {
     const struct cli_args *a = ctx->args;
     enum cli_resource res;
 
+    if (a->npos >= 2 && cli_resource_lookup(a->pos[1]) == CLI_RES_QUOTA)
+        return quota_delete(ctx);
     if (a->npos < 3)
-        return cli_usage_error(ctx, "delete needs a resource and a name: delete job NAME | delete namespace PATH");
+        return cli_usage_error(ctx, "delete needs a resource and a name: delete job NAME | delete namespace PATH | "
+                                    "delete quota NAMESPACE");
     if (a->npos > 3)
         return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
     res = cli_resource_lookup(a->pos[1]);
@@ -529,7 +654,7 @@ static int verb_delete(struct cli_ctx *ctx)
         return job_action(ctx, a->pos[2], "DELETE", "", "deleted");
     if (res == CLI_RES_NAMESPACE)
         return namespace_action(ctx, a->pos[2], "DELETE", "deleted");
-    return cli_usage_error(ctx, "cannot delete \"%s\": delete supports job and namespace", a->pos[1]);
+    return cli_usage_error(ctx, "cannot delete \"%s\": delete supports job, namespace and quota", a->pos[1]);
 }
 
 static int verb_cancel(struct cli_ctx *ctx)
@@ -629,6 +754,9 @@ int cli_main(int argc, char **argv)
         fputs(verb->usage, stdout);
         return CLI_EXIT_OK;
     }
+    if ((args.verb_opts & ~verb->verb_opts) & CLI_OPT_QUOTA)
+        return cli_usage_error(&ctx, "--%.*s is not an option of %s (quota limits go with: gpuaas set quota NS)",
+                               (int)args.quota[0].name_len, args.quota[0].name, verb->name);
     if (args.verb_opts & ~verb->verb_opts)
         return cli_usage_error(&ctx, "%s is not an option of %s", cli_verb_opt_flag(args.verb_opts & ~verb->verb_opts),
                                verb->name);

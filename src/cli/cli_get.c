@@ -10,6 +10,7 @@
 #include "cli/cli_internal.h"
 #include "cli/http_client.h"
 #include "cli/output.h"
+#include "cli/quotas.h"
 #include "gpuaas/error.h"
 
 #define CELL 256 /* bytes of one computed cell; longer text is cut */
@@ -300,7 +301,8 @@ static int view_path(struct cli_ctx *ctx, const struct view *v, const char *name
     int rc = CLI_EXIT_OK;
 
     if (name)
-        name_q = http_escape(name, v->res == CLI_RES_NAMESPACE); /* a namespace path keeps its slashes */
+        /* a namespace path (a quota's name too) keeps its slashes */
+        name_q = http_escape(name, v->res == CLI_RES_NAMESPACE || v->res == CLI_RES_QUOTA);
     if (ns)
         ns_q = http_escape(ns, 1);
     if ((name && !name_q) || (ns && !ns_q) ||
@@ -445,6 +447,204 @@ int cli_fetch_pods(struct cli_ctx *ctx, const char *ns, const char *job, json_t 
     return rc;
 }
 
+/* ---- quotas ------------------------------------------------------------- */
+
+#define QUOTA_COLS_MAX (TABLE_MAX_COLUMNS - 1) /* after NAMESPACE */
+
+static void put_clean(const char *s, FILE *out);
+
+/* `get quotas` as a table: NAMESPACE, then USED/LIMIT for every resource one
+ * of the quotas limits (-o wide: gpus, gpu_milli, cpu, memory, pods always). */
+static int print_quota_table(const struct cli_ctx *ctx, const json_t *items)
+{
+    struct cli_quota_col cols[QUOTA_COLS_MAX];
+    const char *headers[TABLE_MAX_COLUMNS], *cells[TABLE_MAX_COLUMNS];
+    char text[QUOTA_COLS_MAX][160];
+    struct table *t = NULL;
+    const json_t *quota;
+    size_t ncols, i;
+    int r;
+
+    if (json_array_size(items) == 0) {
+        if (ctx->args->ns)
+            fprintf(stderr, "No quotas found in namespace \"%s\".\n", ctx->args->ns);
+        else
+            fputs("No quotas found.\n", stderr);
+        return CLI_EXIT_OK;
+    }
+    ncols = cli_quota_columns(items, ctx->args->output == CLI_OUT_WIDE, cols, QUOTA_COLS_MAX);
+    if (ncols > QUOTA_COLS_MAX) {
+        fprintf(stderr, "note: %zu limited resources; the table shows the first %d (all of them: -o json)\n",
+                ncols, QUOTA_COLS_MAX);
+        ncols = QUOTA_COLS_MAX;
+    }
+    if (table_new(ncols + 1, &t) < 0)
+        return cli_fail("out of memory");
+    headers[0] = "NAMESPACE";
+    for (i = 0; i < ncols; i++)
+        headers[i + 1] = cols[i].header;
+    r = table_add_row(t, headers);
+    json_array_foreach(items, i, quota)
+    {
+        if (r < 0)
+            break;
+        cells[0] = cli_json_str(quota, "namespace");
+        for (size_t c = 0; c < ncols; c++)
+            cells[c + 1] = cli_quota_cell(quota, &cols[c], text[c], sizeof text[c]);
+        r = table_add_row(t, cells);
+    }
+    if (r == 0)
+        table_print(t, stdout, 0);
+    table_free(t);
+    return r < 0 ? cli_fail("cannot build the table: %s", gpuaas_strerror(r)) : CLI_EXIT_OK;
+}
+
+/* `get quotas [NAMESPACE] [-n SUBTREE]`: GET /v1/quotas or /v1/quotas/NS. */
+static int get_quotas(struct cli_ctx *ctx, const struct view *v, const char *name)
+{
+    const struct cli_args *a = ctx->args;
+    char *path = NULL;
+    json_t *reply = NULL, *single = NULL;
+    int rc;
+
+    if (name && a->ns && strcmp(name, a->ns) != 0)
+        return cli_usage_error(ctx, "get quotas NAMESPACE shows that namespace's quota; -n \"%s\" differs "
+                                    "(-n alone lists the quotas set in a subtree)", a->ns);
+    rc = view_path(ctx, v, name, &path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (name) {
+        /* view_path added ?namespace= for -n; the one quota needs none */
+        char *q = strchr(path, '?');
+        if (q)
+            *q = '\0';
+    }
+    rc = cli_api(ctx, "GET", path, NULL, &reply);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML) {
+        rc = cli_print_object(ctx, reply);
+    } else if (name) {
+        single = json_array();
+        if (!single || json_array_append(single, reply) < 0) {
+            rc = cli_fail("out of memory");
+            goto out;
+        }
+        rc = print_quota_table(ctx, single);
+    } else {
+        rc = print_quota_table(ctx, json_object_get(reply, "items"));
+    }
+out:
+    json_decref(single);
+    json_decref(reply);
+    free(path);
+    return rc;
+}
+
+/* GET /v1/quotas/NS without complaint when there is none: CLI_EXIT_OK with
+ * *ret NULL on 404, and on 403 too (with *ret_hidden set: a caller bound
+ * below a namespace may not read its quota). Other failures are printed;
+ * their exit code returned. */
+static int fetch_quota(struct cli_ctx *ctx, const char *ns, json_t **ret, bool *ret_hidden)
+{
+    struct http_reply reply = {0};
+    char *ns_q = http_escape(ns, 1), *path = NULL;
+    int rc;
+
+    *ret = NULL;
+    *ret_hidden = false;
+    if (!ns_q || asprintf(&path, "/v1/quotas/%s", ns_q) < 0) {
+        free(ns_q);
+        return cli_fail("out of memory");
+    }
+    free(ns_q);
+    rc = cli_request(ctx, "GET", path, NULL, NULL, &reply);
+    free(path);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (reply.status == 404 || reply.status == 403) {
+        *ret_hidden = reply.status == 403;
+        rc = CLI_EXIT_OK;
+    } else if (reply.status < 200 || reply.status > 299) {
+        rc = cli_report_refusal(ctx, &reply);
+    } else {
+        *ret = json_loadb(reply.body, reply.len, 0, NULL);
+        rc = *ret ? CLI_EXIT_OK : cli_fail("the server's quota reply is not JSON");
+    }
+    http_reply_free(&reply);
+    return rc;
+}
+
+/* `describe namespace`: the quota of the namespace (RESOURCE USED LIMIT) and
+ * those of the namespaces above it, which cap it as well. */
+static int print_namespace_quotas(struct cli_ctx *ctx, const char *ns, FILE *out)
+{
+    char path[256], used[64], limit[64], summary[1024];
+    json_t *quota = NULL;
+    bool above = false, hidden = false;
+    int rc = fetch_quota(ctx, ns, &quota, &hidden);
+
+    if (rc != CLI_EXIT_OK) {
+        fputs("Quota:   <unavailable>\n", out);
+        return rc;
+    }
+    if (!quota) {
+        fputs(hidden ? "Quota:   <not visible to you>\n" : "Quota:   <none>\n", out);
+    } else {
+        struct cli_quota_col cols[QUOTA_COLS_MAX];
+        size_t n = cli_quota_columns(quota, false, cols, QUOTA_COLS_MAX);
+        struct table *t = NULL;
+        const char *const headers[] = {"RESOURCE", "USED", "LIMIT"};
+        int r = table_new(3, &t);
+        if (r == 0)
+            r = table_add_row(t, headers);
+        for (size_t i = 0; r == 0 && i < n && i < QUOTA_COLS_MAX; i++) {
+            cli_quota_values(quota, &cols[i], used, sizeof used, limit, sizeof limit);
+            const char *cells[] = {cols[i].label, used, limit};
+            r = table_add_row(t, cells);
+        }
+        if (r == 0 && n == 0)
+            fputs("Quota:   no limits\n", out);
+        else if (r == 0) {
+            fputs("Quota:\n", out);
+            table_print(t, out, 2);
+        }
+        table_free(t);
+        json_decref(quota);
+        if (r < 0)
+            return cli_fail("cannot print the quota: %s", gpuaas_strerror(r));
+    }
+    /* ancestors, nearest first; those the caller may not read are left out */
+    snprintf(path, sizeof path, "%s", ns);
+    for (char *slash; (slash = strrchr(path, '/'));) {
+        *slash = '\0';
+        rc = fetch_quota(ctx, path, &quota, &hidden);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        if (!quota)
+            continue;
+        struct cli_quota_col cols[QUOTA_COLS_MAX];
+        size_t n = cli_quota_columns(quota, false, cols, QUOTA_COLS_MAX), len = 0;
+        summary[0] = '\0';
+        for (size_t i = 0; i < n && i < QUOTA_COLS_MAX && len < sizeof summary; i++) {
+            cli_quota_values(quota, &cols[i], used, sizeof used, limit, sizeof limit);
+            int w = snprintf(summary + len, sizeof summary - len, "%s%s %s/%s", len ? ", " : "", cols[i].label,
+                             used, limit);
+            if (w < 0)
+                break;
+            len += (size_t)w;
+        }
+        if (!above)
+            fputs("Quotas above:\n", out);
+        above = true;
+        fprintf(out, "  %s: ", path);
+        put_clean(summary[0] ? summary : "no limits", out);
+        fputc('\n', out);
+        json_decref(quota);
+    }
+    return CLI_EXIT_OK;
+}
+
 /* `get pods [NAME] [-n NS] [--job JOB]`: NAME (JOB-rN-aA) is matched here. */
 static int get_pods(struct cli_ctx *ctx, const struct view *v, const char *name)
 {
@@ -515,6 +715,8 @@ int cli_verb_get(struct cli_ctx *ctx)
         return get_gpus(ctx, v, name);
     if (res == CLI_RES_POD)
         return get_pods(ctx, v, name);
+    if (res == CLI_RES_QUOTA)
+        return get_quotas(ctx, v, name);
 
     if (res == CLI_RES_JOB && name) {
         rc = cli_resolve_job(ctx, name, &job_ns, &job_name);
@@ -991,10 +1193,15 @@ int cli_verb_describe(struct cli_ctx *ctx)
         return rc;
     rc = cli_api(ctx, "GET", path, NULL, &obj);
     if (rc == CLI_EXIT_OK) {
-        if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML)
+        if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML) {
             rc = cli_print_object(ctx, obj);
-        else
+        } else {
             describe_object(obj, (int64_t)time(NULL), stdout);
+            if (res == CLI_RES_NAMESPACE) {
+                const char *ns = cli_json_str(obj, "name");
+                rc = print_namespace_quotas(ctx, ns ? ns : a->pos[2], stdout);
+            }
+        }
     }
     json_decref(obj);
     free(path);

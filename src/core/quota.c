@@ -219,15 +219,24 @@ int quota_from_json(const json_t *json, struct quota_amounts *ret_limit, char *f
             char text[64];
             if (json_is_integer(value))
                 snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+            else if (json_is_real(value) && json_real_value(value) >= 0 && json_real_value(value) < 1e6 &&
+                     json_real_value(value) * 1000 == (double)(int64_t)(json_real_value(value) * 1000))
+                snprintf(text, sizeof text, "%lldm", (long long)(json_real_value(value) * 1000));
             else if (json_is_string(value))
                 snprintf(text, sizeof text, "%.63s", json_string_value(value));
             else
-                return bad(field, field_size, key, why, why_size, "expected cores like 64 or \"500m\"");
-            if (parse_scaled(text, QUOTA_CPU_MILLI_MAX, true, &limit.cpu_milli) < 0)
+                return bad(field, field_size, key, why, why_size, "expected cores like 64, 0.5 or \"500m\"");
+            /* decimals like "1.5" as for jobs; large whole numbers beyond */
+            if (strchr(text, '.') ? quantity_parse_cpu_milli(text, &limit.cpu_milli) < 0
+                                  : parse_scaled(text, QUOTA_CPU_MILLI_MAX, true, &limit.cpu_milli) < 0)
                 return bad(field, field_size, key, why, why_size, "not a CPU quantity (cores like 64 or \"500m\")");
         } else if (strcmp(key, "memory") == 0) {
-            if (!json_is_string(value) ||
-                parse_scaled(json_string_value(value), QUOTA_MEMORY_MAX, false, &limit.memory_bytes) < 0)
+            if (json_is_integer(value) && json_integer_value(value) >= 0)
+                limit.memory_bytes = json_integer_value(value);
+            else if (!json_is_string(value) ||
+                     (strchr(json_string_value(value), '.')
+                          ? quantity_parse_memory_bytes(json_string_value(value), &limit.memory_bytes) < 0
+                          : parse_scaled(json_string_value(value), QUOTA_MEMORY_MAX, false, &limit.memory_bytes) < 0))
                 return bad(field, field_size, key, why, why_size, "expected a memory quantity like \"512Gi\"");
         } else if (strcmp(key, "gpus_per_model") == 0) {
             int r = kinds_from_json(value, key, limit.models, &limit.model_count, field, field_size, why, why_size);

@@ -218,12 +218,42 @@ static bool quota_never_fits(const struct core_state *st, const struct job_spec 
     struct quota_amounts need;
     char why[CORE_REASON_MAX], field[64];
     job_amounts(spec, &need);
-    if (!quota_blocks((struct core_state *)st, spec->namespace_path, &need, false, why, sizeof why, field,
-                      sizeof field))
-        return false;
-    core_reply_error(reply, GPUAAS_EINVAL, spec_field_for(field), "%s (the job can never run in this namespace)",
-                     why);
-    return true;
+    if (quota_blocks((struct core_state *)st, spec->namespace_path, &need, false, why, sizeof why, field,
+                     sizeof field)) {
+        core_reply_error(reply, GPUAAS_EQUOTA, spec_field_for(field), "%s (the job can never run in this namespace)",
+                         why);
+        return true;
+    }
+    /* without a model in the selector, the job can never fit when every
+     * model the cluster has is limited below what it needs */
+    if (spec->resources.gpus > 0 && need.model_count == 0 && st->node_order_count > 0) {
+        bool some_model_fits = false;
+        char first_why[CORE_REASON_MAX] = "", first_field[64] = "";
+        for (size_t i = 0; i < st->node_order_count && !some_model_fits; i++) {
+            const struct core_node *node = st->node_order[i];
+            for (uint32_t g = 0; g < node->gpu_count && !some_model_fits; g++) {
+                if (node->gpus[g].mig_mode)
+                    continue;
+                struct quota_amounts as_model = need;
+                snprintf(as_model.models[0].name, sizeof as_model.models[0].name, "%s", node->gpus[g].model);
+                as_model.models[0].amount = need.gpus;
+                as_model.model_count = 1;
+                if (!quota_blocks((struct core_state *)st, spec->namespace_path, &as_model, false, why, sizeof why,
+                                  field, sizeof field))
+                    some_model_fits = true;
+                else if (!first_why[0]) {
+                    snprintf(first_why, sizeof first_why, "%s", why);
+                    snprintf(first_field, sizeof first_field, "%s", field);
+                }
+            }
+        }
+        if (!some_model_fits && first_why[0]) {
+            core_reply_error(reply, GPUAAS_EQUOTA, spec_field_for(first_field),
+                             "%s (no GPU model of the cluster fits this namespace's quotas)", first_why);
+            return true;
+        }
+    }
+    return false;
 }
 
 int sched_check_feasible(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
@@ -603,6 +633,18 @@ int sched_apply_quota_set(struct core_state *st, struct core_cmd *cmd, struct co
             return core_reply_error(reply, GPUAAS_EINVAL, field, "larger than the quota of '%s' above it: %s",
                                     chain[i]->path, why);
     }
+    /* nor smaller than a quota below it */
+    void *value;
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+        const struct core_namespace *below = value;
+        char why[160], field[64];
+        if (below == ns || !below->has_quota || !names_namespace_within(below->path, ns->path))
+            continue;
+        if (quota_exceeded(cmd->quota, NULL, &below->quota, why, sizeof why, field, sizeof field))
+            return core_reply_error(reply, GPUAAS_EINVAL, field,
+                                    "smaller than the quota of '%s' below it (%s); lower that one first",
+                                    below->path, why);
+    }
     ns->has_quota = true;
     ns->quota = *cmd->quota;
     st->sched_full_pass = true; /* a larger limit may let waiting jobs start */
@@ -673,6 +715,7 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
         pod->id = st->next_pod_id + (uint64_t)r;
         pods[r] = pod;
         bool ok = false;
+        quota_refused_node = false; /* the reason is the failing replica's */
         for (size_t i = 0; i < st->node_order_count && !ok; i++) {
             struct core_node *node = st->node_order[i];
             if (selector && !node_matches_selector(node, selector))

@@ -22,6 +22,7 @@ static const struct err_info err_table[] = {
     {GPUAAS_EIO, 500, "internal", "storage or system I/O failed"},
     {GPUAAS_EUNAVAIL, 503, "unavailable", "server not ready"},
     {GPUAAS_EMETHOD, 405, "method_not_allowed", "method not allowed"},
+    {GPUAAS_EQUOTA, 422, "quota_exceeded", "exceeds a quota"},
 };
 
 static const struct err_info *err_lookup(int err)

@@ -16,6 +16,7 @@
 #include "cli/config.h"
 #include "cli/http_client.h"
 #include "cli/output.h"
+#include "cli/quotas.h"
 #include "gpuaas/error.h"
 
 static int parse(struct cli_args *a, char *err, size_t err_size, int argc, ...)
@@ -500,6 +501,221 @@ static void test_cells_gpus(void **state)
     json_decref(free_gpu);
 }
 
+/* ---- quotas ------------------------------------------------------------------- */
+
+static void test_quota_flags(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    (void)state;
+
+    assert_true(cli_is_quota_flag("gpus", 4));
+    assert_true(cli_is_quota_flag("gpus-A100", 9));
+    assert_true(cli_is_quota_flag("mig-1g.10gb", 11));
+    assert_true(cli_is_quota_flag("gpu-milli", 9));
+    assert_true(cli_is_quota_flag("cpu", 3));
+    assert_true(cli_is_quota_flag("memory", 6));
+    assert_true(cli_is_quota_flag("pods", 4));
+    assert_false(cli_is_quota_flag("gpus-", 5));
+    assert_false(cli_is_quota_flag("mig-", 4));
+    assert_false(cli_is_quota_flag("mig", 3));
+    assert_false(cli_is_quota_flag("gpu", 3));
+    assert_false(cli_is_quota_flag("podsx", 5));
+    assert_false(cli_is_quota_flag("gpus=3", 4 + 2)); /* the length says where the name ends */
+
+    assert_int_equal(parse(&a, err, sizeof err, 13, "set", "quota", "team-ai", "--gpus", "8", "--gpus-A100=4",
+                           "--mig-1g.10gb", "7", "-o", "json", "--cpu=64", "--memory"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--memory"));
+    assert_int_equal(parse(&a, err, sizeof err, 14, "set", "quota", "team-ai", "--gpus", "8", "--gpus-A100=4",
+                           "--mig-1g.10gb", "7", "-o", "json", "--cpu=64", "--memory", "512Gi"),
+                     0);
+    assert_int_equal(a.npos, 3);
+    assert_string_equal(a.pos[2], "team-ai");
+    assert_int_equal(a.output, CLI_OUT_JSON);
+    assert_int_equal(a.verb_opts, CLI_OPT_QUOTA);
+    assert_int_equal(a.nquota, 5);
+    assert_int_equal(a.quota[0].name_len, 4);
+    assert_int_equal(strncmp(a.quota[0].name, "gpus", 4), 0);
+    assert_string_equal(a.quota[0].value, "8");
+    assert_int_equal(a.quota[1].name_len, 9);
+    assert_int_equal(strncmp(a.quota[1].name, "gpus-A100", 9), 0);
+    assert_string_equal(a.quota[1].value, "4");
+    assert_string_equal(a.quota[2].value, "7");
+    assert_string_equal(a.quota[3].value, "64");
+    assert_string_equal(a.quota[4].value, "512Gi");
+    /* a value may look like a flag: the verb refuses it, not the parser */
+    assert_int_equal(parse(&a, err, sizeof err, 5, "set", "quota", "--gpus", "-1"), 0);
+    assert_string_equal(a.quota[0].value, "-1");
+    assert_int_equal(parse(&a, err, sizeof err, 4, "set", "quota", "--gpus="), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--gpus"));
+    assert_int_equal(parse(&a, err, sizeof err, 4, "set", "quota", "--gpux=1"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "unknown flag"));
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_QUOTA), "--gpus/--cpu/--memory/--pods (quota limits)");
+
+    /* at most CLI_MAX_QUOTA_FLAGS */
+    char *argv[2 * CLI_MAX_QUOTA_FLAGS + 8];
+    char names[CLI_MAX_QUOTA_FLAGS + 1][32];
+    int argc = 0;
+    argv[argc++] = "gpuaas";
+    argv[argc++] = "set";
+    for (int i = 0; i <= CLI_MAX_QUOTA_FLAGS; i++) {
+        snprintf(names[i], sizeof names[i], "--gpus-M%d", i);
+        argv[argc++] = names[i];
+        argv[argc++] = "1";
+    }
+    assert_int_equal(cli_args_parse(argc, argv, &a, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "too many quota limits"));
+    assert_int_equal(cli_args_parse(argc - 2, argv, &a, err, sizeof err), 0);
+    assert_int_equal(a.nquota, CLI_MAX_QUOTA_FLAGS);
+}
+
+static struct cli_quota_flag qf(const char *name, const char *value)
+{
+    return (struct cli_quota_flag){.name = name, .name_len = strlen(name), .value = value};
+}
+
+static void assert_json(const json_t *got, const char *want_text)
+{
+    json_t *want = json_loads(want_text, 0, NULL);
+    assert_non_null(want);
+    if (!json_equal(got, want)) {
+        char *text = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("got %s, want %s", text ? text : "?", want_text);
+    }
+    json_decref(want);
+}
+
+static void test_quota_body(void **state)
+{
+    char err[256];
+    json_t *body = NULL;
+    (void)state;
+
+    struct cli_quota_flag all[] = {qf("gpus", "8"),        qf("gpus-A100", "4"), qf("mig-1g.10gb", "7"),
+                                   qf("gpu-milli", "4000"), qf("cpu", "64"),      qf("memory", "512Gi"),
+                                   qf("pods", "100"),       qf("gpus-H100", "0")};
+    assert_int_equal(cli_quota_body(all, 8, &body, err, sizeof err), 0);
+    assert_json(body, "{\"gpus\":8,\"gpus_per_model\":{\"A100\":4,\"H100\":0},\"mig\":{\"1g.10gb\":7},"
+                      "\"gpu_milli\":4000,\"cpu\":\"64\",\"memory\":\"512Gi\",\"pods\":100}");
+    json_decref(body);
+
+    /* cpu and memory go as text: the server judges them */
+    struct cli_quota_flag cpu[] = {qf("cpu", "500m"), qf("memory", "lots")};
+    assert_int_equal(cli_quota_body(cpu, 2, &body, err, sizeof err), 0);
+    assert_json(body, "{\"cpu\":\"500m\",\"memory\":\"lots\"}");
+    json_decref(body);
+
+    /* only given flags: nothing else appears (the whole quota is what is given) */
+    struct cli_quota_flag one[] = {qf("pods", "0")};
+    assert_int_equal(cli_quota_body(one, 1, &body, err, sizeof err), 0);
+    assert_json(body, "{\"pods\":0}");
+    json_decref(body);
+
+    body = NULL;
+    assert_int_equal(cli_quota_body(NULL, 0, &body, err, sizeof err), GPUAAS_EINVAL);
+    assert_null(body);
+    assert_non_null(strstr(err, "delete quota"));
+
+    const char *bad_counts[] = {"-1", "x", "1.5", "", " 1", "1 ", "+2", "99999999999999999999", "0x10"};
+    for (size_t i = 0; i < sizeof bad_counts / sizeof bad_counts[0]; i++) {
+        struct cli_quota_flag f[] = {qf("gpus-A100", bad_counts[i])};
+        assert_int_equal(cli_quota_body(f, 1, &body, err, sizeof err), GPUAAS_EINVAL);
+        assert_non_null(strstr(err, "--gpus-A100"));
+        assert_non_null(strstr(err, "non-negative integer"));
+    }
+    struct cli_quota_flag twice[] = {qf("gpus", "1"), qf("pods", "2"), qf("gpus", "2")};
+    assert_int_equal(cli_quota_body(twice, 3, &body, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--gpus is given more than once"));
+    struct cli_quota_flag twice_model[] = {qf("mig-1g.5gb", "1"), qf("mig-1g.5gb", "2")};
+    assert_int_equal(cli_quota_body(twice_model, 2, &body, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--mig-1g.5gb"));
+    /* a model and a profile may share a name */
+    struct cli_quota_flag same_name[] = {qf("gpus-X", "1"), qf("mig-X", "2")};
+    assert_int_equal(cli_quota_body(same_name, 2, &body, err, sizeof err), 0);
+    assert_json(body, "{\"gpus_per_model\":{\"X\":1},\"mig\":{\"X\":2}}");
+    json_decref(body);
+    struct cli_quota_flag unknown[] = {qf("job", "x")};
+    assert_int_equal(cli_quota_body(unknown, 1, &body, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--job is not a quota limit"));
+    /* names come from argv with "=VALUE" behind them */
+    struct cli_quota_flag eq = {.name = "gpus-A10G=3", .name_len = 9, .value = "3"};
+    assert_int_equal(cli_quota_body(&eq, 1, &body, err, sizeof err), 0);
+    assert_json(body, "{\"gpus_per_model\":{\"A10G\":3}}");
+    json_decref(body);
+    struct cli_quota_flag not_utf8[] = {qf("memory", "\xff")};
+    assert_int_equal(cli_quota_body(not_utf8, 1, &body, err, sizeof err), GPUAAS_EINVAL);
+}
+
+static void test_quota_columns_cells(void **state)
+{
+    (void)state;
+    json_t *items = json_loads(
+        "[{\"namespace\":\"team-ai\",\"limits\":{\"gpus\":8,\"gpus_per_model\":{\"H100\":2,\"A100\":4},"
+        "\"mig\":{\"1g.10gb\":7},\"cpu\":\"64\",\"memory\":\"512Gi\"},"
+        "\"used\":{\"gpus\":3,\"gpus_per_model\":{\"A100\":3},\"mig\":{},\"gpu_milli\":0,\"cpu\":\"500m\","
+        "\"memory\":\"32Gi\",\"pods\":3}},"
+        "{\"namespace\":\"team-ai/dev\",\"limits\":{\"pods\":1,\"gpus_per_model\":{\"A100\":1}},"
+        "\"used\":{\"gpus\":1,\"gpus_per_model\":{\"A100\":1},\"mig\":{},\"gpu_milli\":0,\"cpu\":\"0\","
+        "\"memory\":\"0\",\"pods\":1}}]",
+        0, NULL);
+    assert_non_null(items);
+    struct cli_quota_col cols[16];
+    size_t n = cli_quota_columns(items, false, cols, 16);
+    const char *want_headers[] = {"GPUS", "A100", "H100", "MIG-1g.10gb", "CPU", "MEMORY", "PODS"};
+    const char *want_labels[] = {"gpus", "gpus.A100", "gpus.H100", "mig.1g.10gb", "cpu", "memory", "pods"};
+    assert_int_equal(n, 7);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(cols[i].header, want_headers[i]);
+        assert_string_equal(cols[i].label, want_labels[i]);
+    }
+    const json_t *org = json_array_get(items, 0), *dev = json_array_get(items, 1);
+    const char *want_org[] = {"3/8", "3/4", "0/2", "0/7", "500m/64", "32Gi/512Gi", "-"};
+    const char *want_dev[] = {"-", "1/1", "-", "-", "-", "-", "1/1"};
+    char cell[64], used[32], limit[32];
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(cli_quota_cell(org, &cols[i], cell, sizeof cell), want_org[i]);
+        assert_string_equal(cli_quota_cell(dev, &cols[i], cell, sizeof cell), want_dev[i]);
+    }
+    assert_true(cli_quota_values(org, &cols[1], used, sizeof used, limit, sizeof limit));
+    assert_string_equal(used, "3");
+    assert_string_equal(limit, "4");
+    assert_false(cli_quota_values(dev, &cols[0], used, sizeof used, limit, sizeof limit));
+    assert_string_equal(used, "1");
+    assert_string_equal(limit, "-");
+
+    /* wide: the plain resources always, in their order */
+    n = cli_quota_columns(items, true, cols, 16);
+    assert_int_equal(n, 8);
+    assert_string_equal(cols[4].header, "GPU-MILLI");
+    assert_string_equal(cols[4].label, "gpu_milli");
+    assert_string_equal(cli_quota_cell(org, &cols[4], cell, sizeof cell), "-");
+    /* fewer slots than columns: the count says how many there are */
+    assert_int_equal(cli_quota_columns(items, false, cols, 2), 7);
+    assert_string_equal(cols[1].header, "A100");
+    /* one object works as a list of one */
+    assert_int_equal(cli_quota_columns(dev, false, cols, 16), 2);
+    assert_string_equal(cols[0].header, "A100");
+    assert_string_equal(cols[1].header, "PODS");
+    assert_int_equal(cli_quota_columns(NULL, false, cols, 16), 0);
+    assert_int_equal(cli_quota_columns(NULL, true, cols, 16), 5);
+
+    char summary[256];
+    assert_string_equal(cli_quota_summary(org, summary, sizeof summary),
+                        "gpus 8, gpus.A100 4, gpus.H100 2, mig.1g.10gb 7, cpu 64, memory 512Gi");
+    assert_string_equal(cli_quota_summary(dev, summary, sizeof summary), "gpus.A100 1, pods 1");
+    json_t *none = json_pack("{s:s,s:{},s:{}}", "namespace", "x", "limits", "used");
+    assert_string_equal(cli_quota_summary(none, summary, sizeof summary), "no limits");
+    /* a used value the server left out reads 0; cut text stays terminated */
+    assert_int_equal(cli_quota_columns(json_array_get(items, 0), false, cols, 16), 6);
+    assert_string_equal(cli_quota_cell(none, &cols[0], cell, sizeof cell), "-");
+    json_t *partial = json_pack("{s:s,s:{s:i},s:{}}", "namespace", "x", "limits", "gpus", 5, "used");
+    assert_string_equal(cli_quota_cell(partial, &cols[0], cell, sizeof cell), "0/5");
+    assert_string_equal(cli_quota_summary(org, summary, 12), "gpus 8, gpu");
+    json_decref(partial);
+    json_decref(none);
+    json_decref(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +735,9 @@ int main(void)
         cmocka_unit_test(test_cells_states_bytes),
         cmocka_unit_test(test_cells_pods),
         cmocka_unit_test(test_cells_gpus),
+        cmocka_unit_test(test_quota_flags),
+        cmocka_unit_test(test_quota_body),
+        cmocka_unit_test(test_quota_columns_cells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
