@@ -15,7 +15,10 @@
 /* Where a pod's log file is (the executor knows). */
 typedef int (*api_log_path_fn)(void *arg, uint64_t pod_id, char *out, size_t out_size);
 
+struct meter_prices;
+
 struct api_config {
+    const struct meter_prices *prices; /* for /v1/usage (may be NULL) */
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
@@ -34,6 +37,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
 unsigned api_port(const struct api_server *server);
 int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size);
 void api_gpu_annotate(const struct api_server *server, json_t *rows);
+const struct meter_prices *api_prices(const struct api_server *server);
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

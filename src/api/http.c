@@ -37,8 +37,11 @@ struct api_server {
     void *log_path_arg;
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
+    const struct meter_prices *prices;
     atomic_bool ready;
 };
+
+const struct meter_prices *api_prices(const struct api_server *server) { return server->prices; }
 
 void api_gpu_annotate(const struct api_server *server, json_t *rows)
 {
@@ -465,6 +468,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->log_path = cfg->log_path;
     server->log_path_arg = cfg->log_path_arg;
     server->gpu_annotate = cfg->gpu_annotate;
+    server->prices = cfg->prices;
     server->gpu_annotate_arg = cfg->gpu_annotate_arg;
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/meter.h"
 #include "core/model.h"
 #include "core/spec.h"
 #include "gpuaas/error.h"
@@ -503,6 +504,73 @@ static enum api_outcome h_gpu_list(struct api_request *req) { return query(req, 
 static enum api_outcome h_node_list(struct api_request *req) { return query(req, q_node_list); }
 static enum api_outcome h_node_get(struct api_request *req) { return query(req, q_node_get); }
 
+/* ---- usage ------------------------------------------------------------------------------ */
+
+struct usage_query {
+    int64_t from_ms, to_ms;
+    enum meter_group by;
+};
+
+struct usage_filter {
+    const struct core_state *st;
+    const struct api_request *req;
+    const char *prefix; /* "" : everything the caller may read */
+};
+
+static bool usage_keep(const char *ns, void *arg)
+{
+    struct usage_filter *f = arg;
+    if (f->prefix[0] && !names_namespace_within(ns, f->prefix))
+        return false;
+    return !f->req->ereq.who || core_authorize(f->st, f->req->ereq.who, ACTION_READ, ns) == 0;
+}
+
+static void q_usage(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                    struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    struct usage_query *q = req->ereq.query_data;
+    struct usage_filter f = {st, req, req->ereq.cmd.namespace_path};
+    reply_json(reply, meter_usage(st, q->from_ms, q->to_ms, api_now_ms(req->server), q->by, api_prices(req->server),
+                                  usage_keep, &f));
+}
+
+/* GET /v1/usage?month=2026-11 | from=T&to=T [&by=namespace|project|org|model|capacity|node|pod] [&namespace=NS] */
+static enum api_outcome h_usage(struct api_request *req)
+{
+    if (!take_namespace_param(req, false))
+        return API_ANSWERED;
+    struct usage_query *q = calloc(1, sizeof *q);
+    if (!q)
+        return api_error(req, GPUAAS_ENOMEM, NULL, "out of memory");
+    const char *month = api_query(req, "month"), *from = api_query(req, "from"), *to = api_query(req, "to");
+    const char *by = api_query(req, "by");
+    int r = 0;
+    if (month)
+        r = meter_month_range(month, &q->from_ms, &q->to_ms);
+    else {
+        q->to_ms = api_now_ms(req->server);
+        q->from_ms = 0;
+        if (from)
+            r = meter_parse_time(from, &q->from_ms);
+        if (r == 0 && to)
+            r = meter_parse_time(to, &q->to_ms);
+    }
+    if (r < 0 || q->to_ms < q->from_ms) {
+        free(q);
+        return api_error(req, GPUAAS_EPARSE, month ? "month" : "from",
+                         "expected month=YYYY-MM, or from/to as YYYY-MM-DD[THH:MM[:SS]Z] or milliseconds, from <= to");
+    }
+    if (by && meter_group_from_name(by, &q->by) < 0) {
+        free(q);
+        return api_error(req, GPUAAS_EPARSE, "by", "by must be namespace, project, org, model, capacity, node or pod");
+    }
+    req->ereq.query_data = q;
+    req->ereq.query_data_free = free;
+    return query(req, q_usage);
+}
+
 /* ---- role bindings --------------------------------------------------------------------- */
 
 static void q_binding_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -745,6 +813,7 @@ const struct api_route api_routes[] = {
     {"GET", "/v1/jobs/{name}/logs", h_job_logs, ACTION_READ, "a replica's log (?replica=&attempt=&offset=)"},
     {"GET", "/v1/pods", h_pod_list, ACTION_AUTHENTICATED, "list pods: usage records (?namespace=&job=)"},
     {"GET", "/v1/gpus", h_gpu_list, ACTION_AUTHENTICATED, "list GPUs with what holds them"},
+    {"GET", "/v1/usage", h_usage, ACTION_AUTHENTICATED, "GPU time and cost (?month= | ?from=&to=, &by=, &namespace=)"},
     {"GET", "/v1/quotas", h_quota_list, ACTION_AUTHENTICATED, "list quotas with use (?namespace= subtree)"},
     {"GET", "/v1/quotas/{path*}", h_quota_get, ACTION_READ, "a namespace's quota and use"},
     {"PUT", "/v1/quotas/{path*}", h_quota_put, ACTION_ADMINISTER, "set a namespace subtree's quota"},

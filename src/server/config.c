@@ -17,6 +17,14 @@ const char config_default_yaml[] =
     "listen: 127.0.0.1:8080\n"
     "data: ./var\n"
     "restart_backoff: 10s   # doubles per restart, at most 5m\n"
+    "# price per GPU-hour by model and capacity type (MIG slices and shares pay their part)\n"
+    "prices:\n"
+    "  currency: USD\n"
+    "  gpu_hour:\n"
+    "    A10G: {on-demand: 1.006, spot: 0.402}\n"
+    "    T4: {on-demand: 0.526, spot: 0.210}\n"
+    "    A100: {on-demand: 4.096, spot: 1.639}\n"
+    "    H100: {on-demand: 12.29, spot: 4.92}\n"
     "stop_grace: 10s        # SIGTERM, then SIGKILL after this\n"
     "nodes:\n"
     "  # this host: its GPUs come from NVML, or from the fake NVML when it has none\n"
@@ -174,13 +182,43 @@ static int expand_node(const json_t *in, size_t node_index, json_t **ret_node, s
     return 0;
 }
 
+/* prices: {currency: USD, gpu_hour: {A10G: {on-demand: 1.006, spot: 0.402}}} */
+static int parse_prices(const json_t *prices, struct meter_prices *out, char *err, size_t err_size)
+{
+    const char *currency = "USD";
+    json_t *per_hour = NULL;
+    json_error_t jerr;
+    if (json_unpack_ex((json_t *)prices, &jerr, JSON_STRICT, "{s?s,s:o}", "currency", &currency, "gpu_hour",
+                       &per_hour) < 0 ||
+        !json_is_object(per_hour))
+        return fail(err, err_size, "prices", "expected {currency, gpu_hour: {MODEL: {on-demand: N, spot: N}}}");
+    snprintf(out->currency, sizeof out->currency, "%.7s", currency);
+    out->count = 0;
+    const char *model, *capacity;
+    json_t *by_capacity, *value;
+    json_object_foreach(per_hour, model, by_capacity) {
+        if (!json_is_object(by_capacity) || strlen(model) >= sizeof out->items[0].model)
+            return fail(err, err_size, "prices.gpu_hour", "each model maps capacity types to prices");
+        json_object_foreach(by_capacity, capacity, value) {
+            if ((strcmp(capacity, "on-demand") != 0 && strcmp(capacity, "spot") != 0) || !json_is_number(value) ||
+                json_number_value(value) < 0 || out->count >= METER_PRICES_MAX)
+                return fail(err, err_size, "prices.gpu_hour", "capacity types are on-demand and spot, prices >= 0");
+            struct meter_price *p = &out->items[out->count++];
+            snprintf(p->model, sizeof p->model, "%s", model);
+            snprintf(p->capacity_type, sizeof p->capacity_type, "%s", capacity);
+            p->per_gpu_hour = json_number_value(value);
+        }
+    }
+    return 0;
+}
+
 int config_parse(const char *text, size_t len, struct server_config *cfg, char *err, size_t err_size)
 {
     struct yamljson_error yerr = {0};
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
-    json_t *sso = NULL;
+    json_t *sso = NULL, *prices = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -188,10 +226,10 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o}", "listen", &listen, "data",
-                       &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library", &nvml_library,
-                       "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes, "sso",
-                       &sso) < 0) {
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o}", "listen", &listen,
+                       "data", &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library",
+                       &nvml_library, "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes,
+                       "sso", &sso, "prices", &prices) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -230,6 +268,8 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         }
         cfg->sso = json_incref(sso);
     }
+    if (prices && (r = parse_prices(prices, &cfg->prices, err, err_size)) < 0)
+        goto out;
     snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
     snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);
     snprintf(cfg->fake_nvml, sizeof cfg->fake_nvml, "%s", fake_nvml);

@@ -4,6 +4,8 @@
 #define GPUAAS_SERVER_CONFIG_H
 
 #include <jansson.h>
+
+#include "core/meter.h"
 #include <stddef.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -18,6 +20,7 @@ struct server_config {
     char fake_nvml_library[4096];
     char fake_nvml[4096];       /* fake description; "" : DATA/fake-nvml.conf */
     json_t *sso;                /* the sso: section as given, or NULL (owned) */
+    struct meter_prices prices; /* per GPU-hour, by model and capacity type */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
 };

@@ -336,7 +336,8 @@ int server_main(int argc, char **argv)
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
-    struct api_config api_cfg = {.listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner};
+    struct api_config api_cfg = {
+        .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices};
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;

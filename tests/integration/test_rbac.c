@@ -243,7 +243,8 @@ static bool build(const struct api_route *rt, bool in_scope, bool scoped_list, s
         (get && strcmp(p, "/v1/namespaces") == 0) || (get && strcmp(p, "/v1/tokens") == 0)) {
         snprintf(b->path, sizeof b->path, "%s", p);
         b->scope = NULL;
-    } else if (get && (strcmp(p, "/v1/jobs") == 0 || strcmp(p, "/v1/pods") == 0 || strcmp(p, "/v1/quotas") == 0)) {
+    } else if (get && (strcmp(p, "/v1/jobs") == 0 || strcmp(p, "/v1/pods") == 0 || strcmp(p, "/v1/quotas") == 0 ||
+                       strcmp(p, "/v1/usage") == 0)) {
         if (scoped_list) {
             snprintf(b->path, sizeof b->path, "%s?namespace=%s", p, ns);
             if (b->action == ACTION_AUTHENTICATED)

@@ -1,0 +1,56 @@
+/* Metering: GPU time per pod, from the pod records (one per replica
+ * attempt). Billing counts allocated time (from placement to the end), not
+ * busy time; each attempt is charged on its own, so no second is charged
+ * twice. Amounts are exact integers (milli-GPU x milliseconds). Pure. */
+#ifndef GPUAAS_CORE_METER_H
+#define GPUAAS_CORE_METER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/model.h"
+
+enum meter_group {
+    METER_BY_NAMESPACE,
+    METER_BY_PROJECT,  /* org/project */
+    METER_BY_ORG,
+    METER_BY_MODEL,
+    METER_BY_CAPACITY, /* spot / on-demand */
+    METER_BY_NODE,
+    METER_BY_POD,
+};
+
+#define METER_PRICES_MAX 64
+
+struct meter_price {
+    char model[32];
+    char capacity_type[16]; /* "spot", "on-demand" */
+    double per_gpu_hour;
+};
+
+struct meter_prices {
+    char currency[8];
+    unsigned count;
+    struct meter_price items[METER_PRICES_MAX];
+};
+
+int meter_group_from_name(const char *name, enum meter_group *ret);
+const char *meter_group_name(enum meter_group group);
+/* "2026-11" -> [2026-11-01T00:00Z, 2026-12-01T00:00Z) in ms. */
+int meter_month_range(const char *month, int64_t *ret_from_ms, int64_t *ret_to_ms);
+/* "1795000000000" (ms), "2026-11-25", "2026-11-25T16:00:00Z" (UTC) -> ms. */
+int meter_parse_time(const char *text, int64_t *ret_ms);
+/* Milli-GPUs a device counts for: 1000 for a whole GPU, its share for a
+ * share, N/7 of a GPU for an "Ng.*" MIG slice. */
+int64_t meter_device_milli(const struct core_pod_device *d);
+
+/* Usage over [from_ms, to_ms) (pods still running count up to now_ms),
+ * grouped; keep(ns, arg) selects the namespaces counted (NULL: all).
+ * Returns {"from","to","by","currency","rows":[{"key","gpu_seconds",
+ * "gpu_hours","pods","cost"}],"total":{...}} sorted by key. */
+json_t *meter_usage(const struct core_state *st, int64_t from_ms, int64_t to_ms, int64_t now_ms,
+                    enum meter_group by, const struct meter_prices *prices,
+                    bool (*keep)(const char *ns, void *arg), void *arg);
+
+#endif
