@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/output.h"
 #include "gpuaas/error.h"
+#include "lib/quantity.h"
 
 enum opt_id {
     OPT_SERVER,
@@ -19,6 +21,12 @@ enum opt_id {
     OPT_REPLICA,
     OPT_ATTEMPT,
     OPT_JOB,
+    OPT_USER,
+    OPT_GROUP,
+    OPT_NAME,
+    OPT_EXPIRES,
+    OPT_SINCE,
+    OPT_LIMIT,
 };
 
 struct opt_def {
@@ -40,6 +48,12 @@ static const struct opt_def opt_table[] = {
     {"replica", 0, true, OPT_REPLICA},
     {"attempt", 0, true, OPT_ATTEMPT},
     {"job", 0, true, OPT_JOB},
+    {"user", 0, true, OPT_USER},
+    {"group", 0, true, OPT_GROUP},
+    {"name", 0, true, OPT_NAME},
+    {"expires-in", 0, true, OPT_EXPIRES},
+    {"since", 0, true, OPT_SINCE},
+    {"limit", 0, true, OPT_LIMIT},
 };
 
 /* -f after the verb `logs`: --follow, as in kubectl */
@@ -96,6 +110,18 @@ const char *cli_verb_opt_flag(unsigned opts)
         return "--job";
     if (opts & CLI_OPT_QUOTA)
         return "--gpus/--cpu/--memory/--pods (quota limits)";
+    if (opts & CLI_OPT_USER)
+        return "--user";
+    if (opts & CLI_OPT_GROUP)
+        return "--group";
+    if (opts & CLI_OPT_NAME)
+        return "--name";
+    if (opts & CLI_OPT_EXPIRES)
+        return "--expires-in";
+    if (opts & CLI_OPT_SINCE)
+        return "--since";
+    if (opts & CLI_OPT_LIMIT)
+        return "--limit";
     return "";
 }
 
@@ -161,6 +187,33 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
     case OPT_JOB:
         a->job = value;
         a->verb_opts |= CLI_OPT_JOB;
+        break;
+    case OPT_USER:
+        a->user = value;
+        a->verb_opts |= CLI_OPT_USER;
+        break;
+    case OPT_GROUP:
+        a->group = value;
+        a->verb_opts |= CLI_OPT_GROUP;
+        break;
+    case OPT_NAME:
+        a->name = value;
+        a->verb_opts |= CLI_OPT_NAME;
+        break;
+    case OPT_EXPIRES:
+        a->expires_in = value;
+        a->verb_opts |= CLI_OPT_EXPIRES;
+        break;
+    case OPT_SINCE:
+        a->since = value;
+        a->verb_opts |= CLI_OPT_SINCE;
+        break;
+    case OPT_LIMIT:
+        if (parse_count(value, &a->limit) < 0 || a->limit == 0) {
+            snprintf(err, err_size, "flag --limit needs a positive integer, not \"%s\"", value);
+            return GPUAAS_EINVAL;
+        }
+        a->verb_opts |= CLI_OPT_LIMIT;
         break;
     }
     return 0;
@@ -264,7 +317,7 @@ static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a,
 
 int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size)
 {
-    struct cli_args a = {.output = CLI_OUT_TABLE, .replica = -1, .attempt = -1};
+    struct cli_args a = {.output = CLI_OUT_TABLE, .replica = -1, .attempt = -1, .limit = -1};
     bool only_positionals = false;
     int r;
 
@@ -304,6 +357,8 @@ static const struct {
     {"services", CLI_RES_SERVICE}, {"svc", CLI_RES_SERVICE},
     {"quota", CLI_RES_QUOTA},      {"quotas", CLI_RES_QUOTA},
     {"token", CLI_RES_TOKEN},      {"tokens", CLI_RES_TOKEN},
+    {"binding", CLI_RES_BINDING},  {"bindings", CLI_RES_BINDING},
+    {"rolebinding", CLI_RES_BINDING}, {"rolebindings", CLI_RES_BINDING},
 };
 
 enum cli_resource cli_resource_lookup(const char *name)
@@ -333,8 +388,33 @@ const char *cli_resource_name(enum cli_resource res)
         return "quota";
     case CLI_RES_TOKEN:
         return "token";
+    case CLI_RES_BINDING:
+        return "binding";
     case CLI_RES_NONE:
         break;
     }
     return "resource";
+}
+
+int cli_since_parse(const char *text, int64_t now_ms, int64_t *ret_ms)
+{
+    int64_t s, ms = 0;
+
+    if (!text || !*text)
+        return GPUAAS_EINVAL;
+    if (quantity_parse_duration_ms(text, &ms) == 0) {
+        *ret_ms = now_ms > ms ? now_ms - ms : 0;
+        return 0;
+    }
+    if (rfc3339_parse(text, &s) < 0 || s < 0 || s > INT64_MAX / 1000 - 1)
+        return GPUAAS_EINVAL;
+    /* keep the milliseconds of a fractional second: "...:00.250Z" */
+    const char *dot = strchr(text, '.');
+    if (dot) {
+        int scale = 100;
+        for (const char *p = dot + 1; *p >= '0' && *p <= '9' && scale > 0; p++, scale /= 10)
+            ms += (*p - '0') * scale;
+    }
+    *ret_ms = s * 1000 + ms;
+    return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CLI_MAX_POSITIONALS 8
 
@@ -22,6 +23,12 @@ enum cli_verb_opt {
     CLI_OPT_JOB = 1u << 4,     /* --job NAME */
     CLI_OPT_QUOTA = 1u << 5,   /* a quota limit: --gpus, --gpus-MODEL, --mig-PROFILE, --gpu-milli,
                                 * --cpu, --memory, --pods (each takes a value) */
+    CLI_OPT_USER = 1u << 6,    /* --user NAME */
+    CLI_OPT_GROUP = 1u << 7,   /* --group NAME */
+    CLI_OPT_NAME = 1u << 8,    /* --name LABEL */
+    CLI_OPT_EXPIRES = 1u << 9, /* --expires-in DURATION */
+    CLI_OPT_SINCE = 1u << 10,  /* --since TIME */
+    CLI_OPT_LIMIT = 1u << 11,  /* --limit N */
 };
 
 /* At most this many quota limit flags on one line. */
@@ -47,6 +54,12 @@ struct cli_args {
     int replica;           /* --replica, -1 if not given */
     int attempt;           /* --attempt, -1 if not given */
     const char *job;       /* --job */
+    const char *user;      /* --user */
+    const char *group;     /* --group */
+    const char *name;      /* --name (a token's label) */
+    const char *expires_in; /* --expires-in */
+    const char *since;     /* --since */
+    int limit;             /* --limit, -1 if not given */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
     int nquota;            /* quota limit flags, in the order given */
     struct cli_quota_flag quota[CLI_MAX_QUOTA_FLAGS];
@@ -68,6 +81,12 @@ bool cli_is_quota_flag(const char *name, size_t name_len);
  * "... is not an option of VERB" messages; "" when opts is 0. */
 const char *cli_verb_opt_flag(unsigned opts);
 
+/* The --since of `audit`: an RFC 3339 time ("2026-11-25T16:00:00Z",
+ * fractional seconds and offsets allowed) or a duration back from now_ms
+ * ("1h", "30m", "1h30m", "2d"). Sets *ret_ms to milliseconds since the epoch.
+ * Returns 0 or GPUAAS_EINVAL. */
+int cli_since_parse(const char *text, int64_t now_ms, int64_t *ret_ms);
+
 /* "table" / "wide" / "json" / "yaml" -> enum. Returns 0 or GPUAAS_EINVAL. */
 int cli_output_parse(const char *text, enum cli_output *ret);
 
@@ -82,6 +101,7 @@ enum cli_resource {
     CLI_RES_SERVICE,
     CLI_RES_QUOTA,
     CLI_RES_TOKEN,
+    CLI_RES_BINDING,
 };
 
 /* "jobs", "job", "ns", ... -> kind; CLI_RES_NONE when unknown. */

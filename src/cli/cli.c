@@ -54,7 +54,7 @@ static const struct verb verb_table[] = {
      "       gpuaas get pods [NAME] [-n NAMESPACE] [--job JOB]\n"
      "\n"
      "RESOURCE is one of: jobs (job), pods (pod, po), nodes (node, no), gpus (gpu),\n"
-     "namespaces (namespace, ns), services (svc), quotas, tokens.\n"
+     "namespaces (namespace, ns), services (svc), quotas, tokens, bindings.\n"
      "-n limits jobs and pods to a namespace and its subtree. A job NAME needs its\n"
      "namespace: -n NS, NS/NAME, or a name that is unique across namespaces.\n"
      "\n"
@@ -72,7 +72,14 @@ static const struct verb verb_table[] = {
      "  gpuaas get job llm-finetune -n team-ai/project-llm/dev -o yaml\n"
      "  gpuaas get pods -n team-ai/project-llm/dev --job llm-finetune -o wide\n"
      "  gpuaas get gpus -o wide\n"
-     "  gpuaas get quotas -n team-ai\n"},
+     "Tokens (platform admins only) show ID NAME USER ROLE CREATED EXPIRES REVOKED,\n"
+     "never their secrets; a token NAME is its ID or its name.\n"
+     "Bindings show ROLE SUBJECT (user:NAME or group:NAME) NAMESPACE (* for\n"
+     "platform-wide) BUILTIN; a binding NAME is a role or a subject, -n keeps the\n"
+     "bindings on exactly that namespace.\n"
+     "  gpuaas get quotas -n team-ai\n"
+     "  gpuaas get tokens\n"
+     "  gpuaas get bindings\n"},
     {"describe", cli_verb_describe, 0, true, "Show a job's spec, state, pods and events",
      "Usage: gpuaas describe job NAME [-n NAMESPACE] [-o json|yaml]\n"
      "       gpuaas describe node|namespace|pod|quota NAME\n"
@@ -96,10 +103,11 @@ static const struct verb verb_table[] = {
      "Examples:\n"
      "  gpuaas logs llm-finetune -n team-ai/project-llm/dev\n"
      "  gpuaas logs team-ai/project-llm/dev/llm-finetune --replica 1 -f\n"},
-    {"delete", verb_delete, 0, true, "Delete a job, a namespace or a quota",
+    {"delete", verb_delete, 0, true, "Delete a job, a namespace, a quota or a token",
      "Usage: gpuaas delete job NAME [-n NAMESPACE]\n"
      "       gpuaas delete namespace PATH\n"
      "       gpuaas delete quota NAMESPACE\n"
+     "       gpuaas delete token ID (the same as: gpuaas revoke token ID)\n"
      "\n"
      "Deleting an active job cancels it first. A namespace must be empty.\n"
      "Deleting a quota lifts every limit it set; running pods are not touched.\n"},
@@ -107,13 +115,63 @@ static const struct verb verb_table[] = {
      "Usage: gpuaas cancel [job] NAME [-n NAMESPACE]\n"
      "\n"
      "The job becomes Cancelled; a finished job cannot be cancelled.\n"},
-    {"create", verb_create, 0, true, "Create a namespace",
+    {"create", verb_create, CLI_OPT_USER | CLI_OPT_NAME | CLI_OPT_EXPIRES, true, "Create a namespace or an API token",
      "Usage: gpuaas create namespace PATH\n"
+     "       gpuaas create token --user NAME [--name LABEL] [--expires-in DURATION] [-o json|yaml]\n"
      "\n"
      "PATH is org[/project[/env]]; missing ancestors are created too.\n"
      "\n"
+     "create token (platform admins only) makes a bearer token for user NAME and\n"
+     "prints its secret alone on stdout; the secret is shown only this once (the\n"
+     "server keeps its hash), a note on stderr says so. A new user can do nothing\n"
+     "until a role is bound (gpuaas bind). --name labels the token (default\n"
+     "USER-xxxxxxxx); --expires-in sets its lifetime, at most a year (default:\n"
+     "it does not expire). -o json|yaml prints {\"id\", \"name\", \"user\", \"token\",\n"
+     "\"expires_at\"}.\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas create namespace team-ai/project-llm/dev\n"
+     "  T=$(gpuaas create token --user alice --expires-in 720h)\n"},
+    {"revoke", cli_verb_revoke, 0, true, "Revoke an API token",
+     "Usage: gpuaas revoke token ID [-o json|yaml]\n"
+     "\n"
+     "Revokes the token at once: its next request is refused (401). ID is the\n"
+     "token's ID (or its name) from 'gpuaas get tokens'. Platform admins only.\n"
+     "\n"
      "Example:\n"
-     "  gpuaas create namespace team-ai/project-llm/dev\n"},
+     "  gpuaas revoke token 3\n"},
+    {"bind", cli_verb_bind, CLI_OPT_USER | CLI_OPT_GROUP, true, "Bind a role to a user or group",
+     "Usage: gpuaas bind ROLE (--user NAME | --group NAME) [-n NAMESPACE]\n"
+     "\n"
+     "Grants ROLE (platform-admin, namespace-admin, developer or viewer) on the\n"
+     "namespace subtree given by -n; without -n the binding is platform-wide\n"
+     "(platform admins only, as is granting platform-admin). Binding on a\n"
+     "namespace needs namespace-admin of a namespace above it.\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas bind developer --user alice -n team-ai/project-llm\n"
+     "  gpuaas bind viewer --group ml\n"},
+    {"unbind", cli_verb_unbind, CLI_OPT_USER | CLI_OPT_GROUP, true, "Remove a role binding",
+     "Usage: gpuaas unbind ROLE (--user NAME | --group NAME) [-n NAMESPACE]\n"
+     "\n"
+     "Removes the binding that 'gpuaas bind' with the same arguments made\n"
+     "(no -n: the platform-wide one). See them with 'gpuaas get bindings'.\n"
+     "\n"
+     "Example:\n"
+     "  gpuaas unbind developer --user alice -n team-ai/project-llm\n"},
+    {"audit", cli_verb_audit, CLI_OPT_SINCE | CLI_OPT_LIMIT, true, "Show the audit log",
+     "Usage: gpuaas audit [--since TIME] [--limit N] [-o table|json|yaml]\n"
+     "\n"
+     "Lists every mutating request and every refused one, oldest first, as\n"
+     "TIME USER METHOD PATH NAMESPACE STATUS CODE MESSAGE. Platform admins only.\n"
+     "--since keeps records from TIME on: an RFC 3339 time (2026-11-25T16:00:00Z)\n"
+     "or a duration back from now (90s, 30m, 1h, 2d, 1h30m). --limit N caps the\n"
+     "number of records (the server's default is 1000). -o json prints the API's\n"
+     "{\"items\": [...], \"count\": N}.\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas audit --since 1h\n"
+     "  gpuaas audit --since 2026-11-25T16:00:00Z --limit 50 -o json\n"},
     {"set", verb_set, CLI_OPT_QUOTA, true, "Set the quota of a namespace subtree",
      "Usage: gpuaas set quota NAMESPACE [--gpus N] [--gpus-MODEL N]... [--mig-PROFILE N]...\n"
      "                [--gpu-milli N] [--cpu QUANTITY] [--memory QUANTITY] [--pods N]\n"
@@ -654,7 +712,9 @@ static int verb_delete(struct cli_ctx *ctx)
         return job_action(ctx, a->pos[2], "DELETE", "", "deleted");
     if (res == CLI_RES_NAMESPACE)
         return namespace_action(ctx, a->pos[2], "DELETE", "deleted");
-    return cli_usage_error(ctx, "cannot delete \"%s\": delete supports job, namespace and quota", a->pos[1]);
+    if (res == CLI_RES_TOKEN)
+        return cli_revoke_token(ctx, a->pos[2]);
+    return cli_usage_error(ctx, "cannot delete \"%s\": delete supports job, namespace, quota and token", a->pos[1]);
 }
 
 static int verb_cancel(struct cli_ctx *ctx)
@@ -676,8 +736,13 @@ static int verb_create(struct cli_ctx *ctx)
 {
     const struct cli_args *a = ctx->args;
 
+    if (a->npos >= 2 && cli_resource_lookup(a->pos[1]) == CLI_RES_TOKEN)
+        return cli_create_token(ctx);
     if (a->npos < 2 || cli_resource_lookup(a->pos[1]) != CLI_RES_NAMESPACE)
-        return cli_usage_error(ctx, "create supports: create namespace PATH");
+        return cli_usage_error(ctx, "create supports: create namespace PATH | create token --user NAME");
+    if (a->verb_opts & (CLI_OPT_USER | CLI_OPT_NAME | CLI_OPT_EXPIRES))
+        return cli_usage_error(ctx, "%s is not an option of create namespace",
+                               cli_verb_opt_flag(a->verb_opts & (CLI_OPT_USER | CLI_OPT_NAME | CLI_OPT_EXPIRES)));
     if (a->npos < 3)
         return cli_usage_error(ctx, "create namespace needs a PATH, e.g. team-ai/project-llm/dev");
     if (a->npos > 3)

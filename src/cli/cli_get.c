@@ -282,6 +282,7 @@ static const struct view view_table[] = {
     {CLI_RES_SERVICE, "/v1/services", true, 4, 4, generic_headers, generic_rows},
     {CLI_RES_QUOTA, "/v1/quotas", true, 4, 4, generic_headers, generic_rows},
     {CLI_RES_TOKEN, "/v1/tokens", false, 4, 4, generic_headers, generic_rows},
+    {CLI_RES_BINDING, "/v1/bindings", false, 4, 4, generic_headers, generic_rows},
 };
 
 static const struct view *view_lookup(enum cli_resource res)
@@ -702,7 +703,7 @@ int cli_verb_get(struct cli_ctx *ctx)
     int rc;
 
     if (a->npos < 2)
-        return cli_usage_error(ctx, "say what to get: jobs, pods, nodes, gpus or namespaces");
+        return cli_usage_error(ctx, "say what to get: jobs, pods, nodes, gpus, namespaces, quotas, tokens or bindings");
     if (a->npos > 3)
         return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
     res = cli_resource_lookup(a->pos[1]);
@@ -717,6 +718,10 @@ int cli_verb_get(struct cli_ctx *ctx)
         return get_pods(ctx, v, name);
     if (res == CLI_RES_QUOTA)
         return get_quotas(ctx, v, name);
+    if (res == CLI_RES_TOKEN)
+        return cli_get_tokens(ctx, name);
+    if (res == CLI_RES_BINDING)
+        return cli_get_bindings(ctx, name);
 
     if (res == CLI_RES_JOB && name) {
         rc = cli_resolve_job(ctx, name, &job_ns, &job_name);
@@ -1184,7 +1189,7 @@ int cli_verb_describe(struct cli_ctx *ctx)
     if (res == CLI_RES_POD)
         return describe_pod(ctx, a->pos[2]);
     v = view_lookup(res);
-    if (!v || res == CLI_RES_GPU)
+    if (!v || res == CLI_RES_GPU || res == CLI_RES_TOKEN || res == CLI_RES_BINDING)
         return cli_usage_error(ctx, "cannot describe \"%s\"", a->pos[1]);
 
     /* Other objects have no events: show their fields the same way. */

@@ -68,6 +68,17 @@ int cli_verb_get(struct cli_ctx *ctx);
 int cli_verb_describe(struct cli_ctx *ctx);
 int cli_verb_logs(struct cli_ctx *ctx);
 
+/* Access verbs, in cli_access.c: `create token`, `revoke token ID`, `bind`,
+ * `unbind`, `audit`, and `get tokens|bindings [NAME]`. */
+int cli_create_token(struct cli_ctx *ctx);
+int cli_revoke_token(struct cli_ctx *ctx, const char *id_or_name);
+int cli_verb_revoke(struct cli_ctx *ctx);
+int cli_verb_bind(struct cli_ctx *ctx);
+int cli_verb_unbind(struct cli_ctx *ctx);
+int cli_verb_audit(struct cli_ctx *ctx);
+int cli_get_tokens(struct cli_ctx *ctx, const char *name);
+int cli_get_bindings(struct cli_ctx *ctx, const char *name);
+
 /* Small jansson helpers. */
 const json_t *cli_json_at(const json_t *obj, const char *dotted);
 const char *cli_json_str(const json_t *obj, const char *dotted);

@@ -253,7 +253,15 @@ void th_server_print_log(const struct th_server *s, int max_lines)
     free(text);
 }
 
-static int spawn_server(struct th_server *s)
+/* DATA/server.yaml, the file a --config server reads. */
+static void config_path(const struct th_server *s, char *out, size_t size)
+{
+    snprintf(out, size, "%s/server.yaml", s->data_dir);
+}
+
+/* Forks `BIN server [--config DATA/server.yaml] --listen ... --data DATA`
+ * on a new free port. */
+static int spawn_server(struct th_server *s, bool with_config)
 {
     const char *bin = th_server_bin();
     if (access(bin, X_OK) != 0) {
@@ -268,6 +276,9 @@ static int spawn_server(struct th_server *s)
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
     char listen_arg[64];
     snprintf(listen_arg, sizeof listen_arg, "127.0.0.1:%d", s->port);
+    char cfg[700];
+    config_path(s, cfg, sizeof cfg);
+    s->token[0] = '\0';
 
     int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd < 0) {
@@ -275,8 +286,8 @@ static int spawn_server(struct th_server *s)
         return -1;
     }
     s->starts++;
-    dprintf(logfd, "==== harness: start #%d: %s server --listen %s --data %s ====\n", s->starts,
-            bin, listen_arg, s->data_dir);
+    dprintf(logfd, "==== harness: start #%d: %s server%s%s --listen %s --data %s ====\n", s->starts,
+            bin, with_config ? " --config " : "", with_config ? cfg : "", listen_arg, s->data_dir);
     fflush(stdout);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -293,7 +304,11 @@ static int spawn_server(struct th_server *s)
         dup2(logfd, 1);
         dup2(logfd, 2);
         close_from(3);
-        execl(bin, bin, "server", "--listen", listen_arg, "--data", s->data_dir, (char *)NULL);
+        if (with_config)
+            execl(bin, bin, "server", "--config", cfg, "--listen", listen_arg, "--data", s->data_dir,
+                  (char *)NULL);
+        else
+            execl(bin, bin, "server", "--listen", listen_arg, "--data", s->data_dir, (char *)NULL);
         dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
     }
@@ -343,8 +358,9 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb;
 }
 
-/* Waits until /healthz is 200, the token is readable and /readyz is not 503. */
-static int wait_ready(struct th_server *s, long timeout_ms)
+/* Waits until /healthz is 200, the token is readable and /readyz is not 503
+ * (exactly 200 if need_200). 0 ready, -1 timeout, -2 the server exited. */
+static int wait_ready(struct th_server *s, long timeout_ms, bool need_200)
 {
     long long deadline = th_now_ms() + timeout_ms;
     CURL *c = curl_easy_init();
@@ -382,7 +398,7 @@ static int wait_ready(struct th_server *s, long timeout_ms)
             stage = 1;
             continue;
         }
-        if (stage == 2 && status != 503 && status != 0) {
+        if (stage == 2 && (need_200 ? status == 200 : status != 503 && status != 0)) {
             if (status != 200)
                 th_note("note: GET /readyz answered %ld (expected 200 once ready)", status);
             rc = 0;
@@ -398,12 +414,15 @@ static int wait_ready(struct th_server *s, long timeout_ms)
     return rc;
 }
 
-static int start_on_dir(struct th_server *s)
+/* Up to 3 tries (a server that exits during start is retried on another
+ * port); on failure the log is printed and the server killed. A --config
+ * server must answer /readyz with 200. */
+static int start_on_dir(struct th_server *s, bool with_config)
 {
     for (int attempt = 1; attempt <= 3; attempt++) {
-        if (spawn_server(s) != 0)
+        if (spawn_server(s, with_config) != 0)
             return -1;
-        int rc = wait_ready(s, TH_START_TIMEOUT_MS);
+        int rc = wait_ready(s, TH_START_TIMEOUT_MS, with_config);
         if (rc == 0)
             return 0;
         if (rc == -2 && attempt < 3) {
@@ -419,23 +438,78 @@ static int start_on_dir(struct th_server *s)
     return -1;
 }
 
-int th_server_start(struct th_server *s, const char *tag)
+/* Writes DATA/server.yaml. 0 or -1. */
+static int write_config(const struct th_server *s, const char *config_yaml)
+{
+    char cfg[700];
+    config_path(s, cfg, sizeof cfg);
+    if (th_write_file(cfg, config_yaml) != 0) {
+        th_note("write %s: %s", cfg, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Fresh temp data dir (and DATA/server.yaml if config_yaml is not NULL). */
+static int prepare_dir(struct th_server *s, const char *tag, const char *config_yaml)
 {
     memset(s, 0, sizeof *s);
     if (th_make_tempdir(tag, s->data_dir, sizeof s->data_dir) != 0)
         return -1;
     snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->data_dir);
-    return start_on_dir(s);
+    if (config_yaml != NULL && write_config(s, config_yaml) != 0)
+        return -1;
+    return 0;
 }
 
-int th_server_restart(struct th_server *s)
+int th_server_start(struct th_server *s, const char *tag)
+{
+    if (prepare_dir(s, tag, NULL) != 0)
+        return -1;
+    return start_on_dir(s, false);
+}
+
+int th_server_start_config(struct th_server *s, const char *tag, const char *config_yaml)
+{
+    if (prepare_dir(s, tag, config_yaml) != 0)
+        return -1;
+    return start_on_dir(s, true);
+}
+
+int th_server_try_start_config(struct th_server *s, const char *tag, const char *config_yaml,
+                               long timeout_ms)
+{
+    if (prepare_dir(s, tag, config_yaml) != 0)
+        return -1;
+    int rc = spawn_server(s, true);
+    if (rc == 0)
+        rc = wait_ready(s, timeout_ms, true);
+    if (rc != 0 && s->pid > 0)
+        th_server_kill9(s);
+    return rc == 0 ? 0 : -1;
+}
+
+static void kill_before_restart(struct th_server *s)
 {
     if (s->pid > 0) {
         th_note("restart: server still running; killing it first");
         th_server_kill9(s);
     }
     s->token[0] = '\0';
-    return start_on_dir(s);
+}
+
+int th_server_restart(struct th_server *s)
+{
+    kill_before_restart(s);
+    return start_on_dir(s, false);
+}
+
+int th_server_restart_config(struct th_server *s, const char *config_yaml)
+{
+    kill_before_restart(s);
+    if (config_yaml != NULL && write_config(s, config_yaml) != 0)
+        return -1;
+    return start_on_dir(s, true);
 }
 
 int th_server_stop(struct th_server *s)

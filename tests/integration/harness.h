@@ -45,6 +45,20 @@ int th_rm_rf(const char *path);
 int th_server_start(struct th_server *s, const char *tag);
 /* Starts it again on the same data dir (on a new free port). 0 or -1. */
 int th_server_restart(struct th_server *s);
+/* Like th_server_start, but writes config_yaml to DATA/server.yaml first and
+ * runs `$GPUAAS_BIN server --config DATA/server.yaml --listen 127.0.0.1:PORT
+ * --data DATA`; ready once /healthz is 200, DATA/admin.token is readable and
+ * /readyz is 200. Up to 3 tries, each within TH_START_TIMEOUT_MS. 0 or -1
+ * (reason and server log printed). */
+int th_server_start_config(struct th_server *s, const char *tag, const char *config_yaml);
+/* The same with a single try within timeout_ms: no retry, no log printed; on
+ * failure the server is killed and the data dir kept (th_server_destroy). */
+int th_server_try_start_config(struct th_server *s, const char *tag, const char *config_yaml,
+                               long timeout_ms);
+/* Starts a --config server again on the same data dir (on a new free port;
+ * killed first if still running); config_yaml replaces DATA/server.yaml
+ * unless NULL. 0 or -1. */
+int th_server_restart_config(struct th_server *s, const char *config_yaml);
 /* SIGTERM and wait. Returns the exit status (0..255), 128+N if it died of
  * signal N, or -1 if it did not exit within TH_STOP_TIMEOUT_MS (it is then
  * killed with SIGKILL). A non-zero status prints the server log. */

@@ -6,9 +6,11 @@
 
 #include "harness.h"
 
-/* Fresh data dir, writes config_yaml to DATA/server.yaml, starts
- * `gpuaas server --config ... --listen ... --data ...` and waits until it is
- * ready and DATA/admin.token is readable. 0 or -1 (the log is printed). */
+/* Thin wrappers of th_server_start_config / th_server_restart_config /
+ * th_server_try_start_config (harness.h), kept for test_rbac.c and
+ * test_sso_audit.c. Fresh data dir, writes config_yaml to DATA/server.yaml,
+ * starts `gpuaas server --config ... --listen ... --data ...` and waits until
+ * it is ready and DATA/admin.token is readable. 0 or -1 (the log is printed). */
 int srb_server_start(struct th_server *s, const char *tag, const char *config_yaml);
 /* Starts it again on the same data dir (it must be stopped); config_yaml
  * replaces DATA/server.yaml unless NULL. 0 or -1. */

@@ -18,7 +18,6 @@
 
 #include <cmocka.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -54,131 +53,6 @@ static struct th_http http;
 static bool http_ready;
 static char marker[64];     /* per test: in every job's env (GX_MARKER) */
 static int test_seq;
-
-/* ---- the server, started with --config --------------------------------------- */
-
-static int read_admin_token(struct th_server *s)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/admin.token", s->data_dir);
-    char *text = th_read_file(path, NULL);
-    if (text == NULL)
-        return -1;
-    size_t n = strlen(text);
-    while (n > 0 && isspace((unsigned char)text[n - 1]))
-        text[--n] = '\0';
-    int ok = n > 0 && n < sizeof s->token;
-    if (ok)
-        snprintf(s->token, sizeof s->token, "%s", text);
-    free(text);
-    return ok ? 0 : -1;
-}
-
-/* 0 ready, -1 timeout, -2 exited */
-static int wait_ready(struct th_server *s, long timeout_ms)
-{
-    struct th_http h;
-    memset(&h, 0, sizeof h);
-    h.curl = curl_easy_init();
-    if (h.curl == NULL)
-        return -1;
-    snprintf(h.url, sizeof h.url, "%s", s->url);
-    long long deadline = th_now_ms() + timeout_ms;
-    int stage = 0, rc = -1;
-    while (th_now_ms() < deadline) {
-        if (!th_server_alive(s)) {
-            rc = -2;
-            break;
-        }
-        if (stage == 1) {
-            if (read_admin_token(s) == 0)
-                stage = 2;
-            else {
-                th_sleep_ms(20);
-                continue;
-            }
-        }
-        struct th_req req = {.method = "GET",
-                             .path = stage == 0 ? "/healthz" : "/readyz",
-                             .token = "",
-                             .timeout_ms = 1000};
-        struct th_resp r;
-        th_http_do(&h, &req, &r);
-        long status = r.status;
-        th_resp_free(&r);
-        if (stage == 0 && status == 200) {
-            stage = 1;
-            continue;
-        }
-        if (stage == 2 && status == 200) {
-            rc = 0;
-            break;
-        }
-        th_sleep_ms(25);
-    }
-    th_http_free(&h);
-    if (rc == -1)
-        th_note("server at %s not ready within %ld ms (stage %d)", s->url, timeout_ms, stage);
-    return rc;
-}
-
-static int spawn_with_config(struct th_server *s)
-{
-    char cfg[700], listen_arg[64];
-    snprintf(cfg, sizeof cfg, "%s/server.yaml", s->data_dir);
-    for (int attempt = 1; attempt <= 3; attempt++) {
-        s->port = th_free_port();
-        if (s->port <= 0)
-            return -1;
-        snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
-        snprintf(listen_arg, sizeof listen_arg, "127.0.0.1:%d", s->port);
-        s->token[0] = '\0';
-        s->starts++;
-        FILE *log = fopen(s->log_path, "a");
-        if (log != NULL) {
-            fprintf(log, "==== exec-scenarios: start #%d: %s server --config %s --listen %s --data %s ====\n",
-                    s->starts, th_server_bin(), cfg, listen_arg, s->data_dir);
-            fclose(log);
-        }
-        char *argv[] = {(char *)th_server_bin(), "server", "--config", cfg, "--listen", listen_arg,
-                        "--data", s->data_dir, NULL};
-        pid_t pid = th_spawn(argv, s->log_path, false);
-        if (pid < 0)
-            return -1;
-        s->pid = pid;
-        int rc = wait_ready(s, TH_START_TIMEOUT_MS);
-        if (rc == 0)
-            return 0;
-        if (rc == -2 && attempt < 3) {
-            th_note("server exited during start (attempt %d); retrying on another port", attempt);
-            continue;
-        }
-        th_server_print_log(s, 80);
-        th_server_kill9(s);
-        return -1;
-    }
-    return -1;
-}
-
-static int server_start_config(struct th_server *s, const char *tag)
-{
-    memset(s, 0, sizeof *s);
-    if (th_make_tempdir(tag, s->data_dir, sizeof s->data_dir) != 0)
-        return -1;
-    snprintf(s->log_path, sizeof s->log_path, "%s/server.log", s->data_dir);
-    char cfg[700];
-    snprintf(cfg, sizeof cfg, "%s/server.yaml", s->data_dir);
-    if (th_write_file(cfg, CONFIG_YAML) != 0)
-        return -1;
-    return spawn_with_config(s);
-}
-
-static int server_restart_config(struct th_server *s)
-{
-    if (s->pid > 0)
-        th_server_kill9(s);
-    return spawn_with_config(s);
-}
 
 /* ---- /proc ------------------------------------------------------------------------ */
 
@@ -671,7 +545,7 @@ static int run_cli(char *const argv[], char **out, char **err_out)
 static void begin(const char *tag)
 {
     set_marker(tag);
-    assert_int_equal(server_start_config(&srv, tag), 0);
+    assert_int_equal(th_server_start_config(&srv, tag, CONFIG_YAML), 0);
     th_log_server = &srv;
     assert_int_equal(th_http_init(&http, &srv), 0);
     http_ready = true;
@@ -1476,7 +1350,7 @@ static void test_server_kill9_adopt(void **state)
     struct proc_match by_env = {.env_entry = env_marker};
     th_note("%d process(es) of the other jobs still run", find_procs(&by_env, NULL, 0));
 
-    assert_int_equal(server_restart_config(&srv), 0);
+    assert_int_equal(th_server_restart_config(&srv, NULL), 0);
     th_http_retarget(&http, &srv);
     th_note("server restarted on the same data dir");
 

@@ -716,6 +716,99 @@ static void test_quota_columns_cells(void **state)
     json_decref(items);
 }
 
+/* --user/--group/--name/--expires-in/--since/--limit and the verbs that use them */
+static void test_access_flags(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(parse(&a, err, sizeof err, 8, "create", "token", "--user", "alice", "--name=ci", "--expires-in",
+                           "720h"),
+                     0);
+    assert_string_equal(a.user, "alice");
+    assert_string_equal(a.name, "ci");
+    assert_string_equal(a.expires_in, "720h");
+    assert_int_equal(a.verb_opts, CLI_OPT_USER | CLI_OPT_NAME | CLI_OPT_EXPIRES);
+    assert_null(a.group);
+    assert_int_equal(a.limit, -1);
+
+    assert_int_equal(parse(&a, err, sizeof err, 6, "bind", "viewer", "--group", "ml", "-nteam-a"), 0);
+    assert_string_equal(a.group, "ml");
+    assert_string_equal(a.ns, "team-a");
+    assert_int_equal(a.verb_opts, CLI_OPT_GROUP);
+
+    assert_int_equal(parse(&a, err, sizeof err, 6, "audit", "--since", "10m", "--limit", "50"), 0);
+    assert_string_equal(a.since, "10m");
+    assert_int_equal(a.limit, 50);
+    assert_int_equal(a.verb_opts, CLI_OPT_SINCE | CLI_OPT_LIMIT);
+
+    assert_int_equal(parse(&a, err, sizeof err, 4, "audit", "--limit", "0"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--limit"));
+    assert_int_equal(parse(&a, err, sizeof err, 4, "audit", "--limit", "-3"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "bind", "--user"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "bind", "--user="), GPUAAS_EINVAL);
+
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_USER), "--user");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_SINCE | CLI_OPT_LIMIT), "--since");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_EXPIRES), "--expires-in");
+
+    assert_int_equal(cli_resource_lookup("bindings"), CLI_RES_BINDING);
+    assert_int_equal(cli_resource_lookup("binding"), CLI_RES_BINDING);
+    assert_int_equal(cli_resource_lookup("rolebindings"), CLI_RES_BINDING);
+    assert_string_equal(cli_resource_name(CLI_RES_BINDING), "binding");
+    assert_int_equal(cli_resource_lookup("tokens"), CLI_RES_TOKEN);
+}
+
+static void test_since_parse(void **state)
+{
+    const int64_t now = 1795622400000LL; /* 2026-11-25T16:00:00Z */
+    int64_t ms = 0;
+    (void)state;
+
+    /* durations back from now */
+    assert_int_equal(cli_since_parse("1h", now, &ms), 0);
+    assert_int_equal(ms, now - 3600000);
+    assert_int_equal(cli_since_parse("30m", now, &ms), 0);
+    assert_int_equal(ms, now - 1800000);
+    assert_int_equal(cli_since_parse("1h30m", now, &ms), 0);
+    assert_int_equal(ms, now - 5400000);
+    assert_int_equal(cli_since_parse("90s", now, &ms), 0);
+    assert_int_equal(ms, now - 90000);
+    assert_int_equal(cli_since_parse("2d", now, &ms), 0);
+    assert_int_equal(ms, now - 2 * 86400000LL);
+    /* longer ago than the epoch: from the start */
+    assert_int_equal(cli_since_parse("1h", 1000, &ms), 0);
+    assert_int_equal(ms, 0);
+
+    /* RFC 3339 times */
+    assert_int_equal(cli_since_parse("2026-11-25T16:00:00Z", now, &ms), 0);
+    assert_int_equal(ms, 1795622400000LL);
+    assert_int_equal(cli_since_parse("2026-11-25T16:00:00.250Z", now, &ms), 0);
+    assert_int_equal(ms, 1795622400250LL);
+    assert_int_equal(cli_since_parse("2026-11-25T16:00:00.5Z", now, &ms), 0);
+    assert_int_equal(ms, 1795622400500LL);
+    assert_int_equal(cli_since_parse("2026-11-25T16:00:00.123456789Z", now, &ms), 0);
+    assert_int_equal(ms, 1795622400123LL);
+    assert_int_equal(cli_since_parse("2026-11-25T17:00:00+01:00", now, &ms), 0);
+    assert_int_equal(ms, 1795622400000LL);
+    assert_int_equal(cli_since_parse("1970-01-01T00:00:00Z", now, &ms), 0);
+    assert_int_equal(ms, 0);
+
+    /* neither */
+    ms = 42;
+    assert_int_equal(cli_since_parse("", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse(NULL, now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("yesterday", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("10", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("-1h", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("0s", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("2026-11-25", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("2026-11-25T16:00:00", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(cli_since_parse("2026-13-25T16:00:00Z", now, &ms), GPUAAS_EINVAL);
+    assert_int_equal(ms, 42);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +831,8 @@ int main(void)
         cmocka_unit_test(test_quota_flags),
         cmocka_unit_test(test_quota_body),
         cmocka_unit_test(test_quota_columns_cells),
+        cmocka_unit_test(test_access_flags),
+        cmocka_unit_test(test_since_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
