@@ -27,6 +27,10 @@ enum opt_id {
     OPT_EXPIRES,
     OPT_SINCE,
     OPT_LIMIT,
+    OPT_MONTH,
+    OPT_FROM,
+    OPT_TO,
+    OPT_BY,
 };
 
 struct opt_def {
@@ -54,6 +58,10 @@ static const struct opt_def opt_table[] = {
     {"expires-in", 0, true, OPT_EXPIRES},
     {"since", 0, true, OPT_SINCE},
     {"limit", 0, true, OPT_LIMIT},
+    {"month", 0, true, OPT_MONTH},
+    {"from", 0, true, OPT_FROM},
+    {"to", 0, true, OPT_TO},
+    {"by", 0, true, OPT_BY},
 };
 
 /* -f after the verb `logs`: --follow, as in kubectl */
@@ -87,6 +95,7 @@ int cli_output_parse(const char *text, enum cli_output *ret)
         {"wide", CLI_OUT_WIDE},
         {"json", CLI_OUT_JSON},
         {"yaml", CLI_OUT_YAML},
+        {"csv", CLI_OUT_CSV},
     };
     for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++)
         if (strcmp(text, outputs[i].name) == 0) {
@@ -122,6 +131,14 @@ const char *cli_verb_opt_flag(unsigned opts)
         return "--since";
     if (opts & CLI_OPT_LIMIT)
         return "--limit";
+    if (opts & CLI_OPT_MONTH)
+        return "--month";
+    if (opts & CLI_OPT_FROM)
+        return "--from";
+    if (opts & CLI_OPT_TO)
+        return "--to";
+    if (opts & CLI_OPT_BY)
+        return "--by";
     return "";
 }
 
@@ -160,7 +177,7 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
         break;
     case OPT_OUTPUT:
         if (cli_output_parse(value, &a->output) < 0) {
-            snprintf(err, err_size, "unknown output format \"%s\" (use table, wide, json or yaml)", value);
+            snprintf(err, err_size, "unknown output format \"%s\" (use table, wide, json, yaml or csv)", value);
             return GPUAAS_EINVAL;
         }
         a->output_set = true;
@@ -214,6 +231,22 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
             return GPUAAS_EINVAL;
         }
         a->verb_opts |= CLI_OPT_LIMIT;
+        break;
+    case OPT_MONTH:
+        a->month = value;
+        a->verb_opts |= CLI_OPT_MONTH;
+        break;
+    case OPT_FROM:
+        a->from = value;
+        a->verb_opts |= CLI_OPT_FROM;
+        break;
+    case OPT_TO:
+        a->to = value;
+        a->verb_opts |= CLI_OPT_TO;
+        break;
+    case OPT_BY:
+        a->by = value;
+        a->verb_opts |= CLI_OPT_BY;
         break;
     }
     return 0;

@@ -11,7 +11,9 @@
 
 #define CLI_MAX_POSITIONALS 8
 
-enum cli_output { CLI_OUT_TABLE, CLI_OUT_WIDE, CLI_OUT_JSON, CLI_OUT_YAML };
+/* CLI_OUT_CSV is accepted by the parser; only `usage` prints it (the other
+ * verbs refuse it). */
+enum cli_output { CLI_OUT_TABLE, CLI_OUT_WIDE, CLI_OUT_JSON, CLI_OUT_YAML, CLI_OUT_CSV };
 
 /* Options that only some verbs accept (bit set in cli_args.verb_opts when
  * given); the global ones are always accepted. */
@@ -29,6 +31,10 @@ enum cli_verb_opt {
     CLI_OPT_EXPIRES = 1u << 9, /* --expires-in DURATION */
     CLI_OPT_SINCE = 1u << 10,  /* --since TIME */
     CLI_OPT_LIMIT = 1u << 11,  /* --limit N */
+    CLI_OPT_MONTH = 1u << 12,  /* --month YYYY-MM */
+    CLI_OPT_FROM = 1u << 13,   /* --from TIME */
+    CLI_OPT_TO = 1u << 14,     /* --to TIME */
+    CLI_OPT_BY = 1u << 15,     /* --by GROUP */
 };
 
 /* At most this many quota limit flags on one line. */
@@ -60,6 +66,10 @@ struct cli_args {
     const char *expires_in; /* --expires-in */
     const char *since;     /* --since */
     int limit;             /* --limit, -1 if not given */
+    const char *month;     /* --month */
+    const char *from;      /* --from */
+    const char *to;        /* --to */
+    const char *by;        /* --by */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
     int nquota;            /* quota limit flags, in the order given */
     struct cli_quota_flag quota[CLI_MAX_QUOTA_FLAGS];
@@ -87,7 +97,7 @@ const char *cli_verb_opt_flag(unsigned opts);
  * Returns 0 or GPUAAS_EINVAL. */
 int cli_since_parse(const char *text, int64_t now_ms, int64_t *ret_ms);
 
-/* "table" / "wide" / "json" / "yaml" -> enum. Returns 0 or GPUAAS_EINVAL. */
+/* "table" / "wide" / "json" / "yaml" / "csv" -> enum. Returns 0 or GPUAAS_EINVAL. */
 int cli_output_parse(const char *text, enum cli_output *ret);
 
 /* Resource kinds for get/describe/delete, with kubectl-like aliases. */

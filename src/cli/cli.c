@@ -172,6 +172,28 @@ static const struct verb verb_table[] = {
      "Examples:\n"
      "  gpuaas audit --since 1h\n"
      "  gpuaas audit --since 2026-11-25T16:00:00Z --limit 50 -o json\n"},
+    {"usage", cli_verb_usage, CLI_OPT_MONTH | CLI_OPT_FROM | CLI_OPT_TO | CLI_OPT_BY, true,
+     "Show GPU time and cost",
+     "Usage: gpuaas usage [--month YYYY-MM | --from TIME --to TIME]\n"
+     "                    [--by namespace|project|org|model|capacity|node|pod]\n"
+     "                    [-n NAMESPACE] [-o table|json|yaml|csv]\n"
+     "\n"
+     "Sums the GPU time of the pods you can see over a period, grouped by --by\n"
+     "(default namespace), with its cost where the server has a price.\n"
+     "--month picks a calendar month (UTC); --from/--to a period, each an RFC 3339\n"
+     "time (2026-11-25T16:00:00Z), a date (2026-11-25) or milliseconds since the\n"
+     "epoch; --from alone runs to now, --to alone from the start. Without any of\n"
+     "them: everything up to now. -n keeps a namespace and its subtree.\n"
+     "\n"
+     "The table shows KEY GPU-HOURS PODS COST (\"-\" when there is no price) and a\n"
+     "TOTAL line. -o csv prints key,gpu_hours,gpu_seconds,pods,cost,currency then\n"
+     "one line per row and a \"total\" line; -o json|yaml prints the API's\n"
+     "{\"from\", \"to\", \"by\", \"currency\", \"rows\": [...], \"total\": {...}}.\n"
+     "\n"
+     "Examples:\n"
+     "  gpuaas usage --month 2026-11\n"
+     "  gpuaas usage --from 2026-11-01 --to 2026-11-15T12:00:00Z --by model\n"
+     "  gpuaas usage --by capacity -n team-ai -o csv > usage.csv\n"},
     {"set", verb_set, CLI_OPT_QUOTA, true, "Set the quota of a namespace subtree",
      "Usage: gpuaas set quota NAMESPACE [--gpus N] [--gpus-MODEL N]... [--mig-PROFILE N]...\n"
      "                [--gpu-milli N] [--cpu QUANTITY] [--memory QUANTITY] [--pods N]\n"
@@ -230,7 +252,7 @@ static void print_general_help(FILE *out)
           "  --token TOKEN         bearer token (else $GPUAAS_TOKEN, ./var/admin.token,\n"
           "                        $GPUAAS_DATA/admin.token, 'token:' in ~/.config/gpuaas/config)\n"
           "  -n, --namespace NS    namespace (org[/project[/env]])\n"
-          "  -o, --output FORMAT   table (default), wide, json or yaml\n"
+          "  -o, --output FORMAT   table (default), wide, json or yaml (usage: also csv)\n"
           "  -h, --help            help for the verb\n"
           "\n"
           "Exit codes: 0 ok, 1 the server refused, 2 usage error, 3 cannot reach the server.\n"
@@ -824,6 +846,9 @@ int cli_main(int argc, char **argv)
                                (int)args.quota[0].name_len, args.quota[0].name, verb->name);
     if (args.verb_opts & ~verb->verb_opts)
         return cli_usage_error(&ctx, "%s is not an option of %s", cli_verb_opt_flag(args.verb_opts & ~verb->verb_opts),
+                               verb->name);
+    if (args.output == CLI_OUT_CSV && verb->run != cli_verb_usage && verb->run != verb_help)
+        return cli_usage_error(&ctx, "-o csv is only supported by usage; %s prints table, wide, json or yaml",
                                verb->name);
     if (!verb->needs_server)
         return verb->run(&ctx);

@@ -79,6 +79,9 @@ int cli_verb_audit(struct cli_ctx *ctx);
 int cli_get_tokens(struct cli_ctx *ctx, const char *name);
 int cli_get_bindings(struct cli_ctx *ctx, const char *name);
 
+/* `usage`, in cli_usage.c. */
+int cli_verb_usage(struct cli_ctx *ctx);
+
 /* Small jansson helpers. */
 const json_t *cli_json_at(const json_t *obj, const char *dotted);
 const char *cli_json_str(const json_t *obj, const char *dotted);

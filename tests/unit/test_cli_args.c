@@ -17,6 +17,7 @@
 #include "cli/http_client.h"
 #include "cli/output.h"
 #include "cli/quotas.h"
+#include "cli/usage.h"
 #include "gpuaas/error.h"
 
 static int parse(struct cli_args *a, char *err, size_t err_size, int argc, ...)
@@ -809,6 +810,123 @@ static void test_since_parse(void **state)
     assert_int_equal(ms, 42);
 }
 
+static void test_usage_flags(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(parse(&a, err, sizeof err, 9, "usage", "--month", "2026-11", "--by=capacity", "-o", "csv",
+                           "-n", "a/b"),
+                     0);
+    assert_string_equal(a.month, "2026-11");
+    assert_string_equal(a.by, "capacity");
+    assert_string_equal(a.ns, "a/b");
+    assert_int_equal(a.output, CLI_OUT_CSV);
+    assert_int_equal(a.verb_opts, CLI_OPT_MONTH | CLI_OPT_BY);
+    assert_int_equal(parse(&a, err, sizeof err, 6, "usage", "--from", "2026-11-01", "--to", "2026-11-02T00:00:00Z"),
+                     0);
+    assert_string_equal(a.from, "2026-11-01");
+    assert_string_equal(a.to, "2026-11-02T00:00:00Z");
+    assert_null(a.month);
+    assert_int_equal(a.verb_opts, CLI_OPT_FROM | CLI_OPT_TO);
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_MONTH), "--month");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_BY), "--by");
+    assert_int_equal(parse(&a, err, sizeof err, 3, "usage", "--month="), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "usage", "-o", "tsv"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "csv"));
+}
+
+static void test_usage_check(void **state)
+{
+    char err[256];
+    (void)state;
+
+    assert_true(cli_usage_month_valid("2026-11"));
+    assert_true(cli_usage_month_valid("1970-01"));
+    assert_true(cli_usage_month_valid("2026-12"));
+    assert_false(cli_usage_month_valid("2026-13"));
+    assert_false(cli_usage_month_valid("2026-00"));
+    assert_false(cli_usage_month_valid("1969-12"));
+    assert_false(cli_usage_month_valid("2026-1"));
+    assert_false(cli_usage_month_valid("2026-011"));
+    assert_false(cli_usage_month_valid("2026/11"));
+    assert_false(cli_usage_month_valid("+026-11"));
+    assert_false(cli_usage_month_valid("2026-11-01"));
+    assert_false(cli_usage_month_valid(""));
+    assert_false(cli_usage_month_valid(NULL));
+
+    for (size_t i = 0; i < 7; i++)
+        assert_true(cli_usage_by_valid(
+            (const char *[]){"namespace", "project", "org", "model", "capacity", "node", "pod"}[i]));
+    assert_false(cli_usage_by_valid("Namespace"));
+    assert_false(cli_usage_by_valid("gpu"));
+    assert_false(cli_usage_by_valid(""));
+    assert_false(cli_usage_by_valid(NULL));
+
+    assert_int_equal(cli_usage_check(NULL, NULL, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(cli_usage_check("2026-11", NULL, NULL, "model", err, sizeof err), 0);
+    assert_int_equal(cli_usage_check(NULL, "2026-11-01", NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(cli_usage_check("2026-11", "2026-11-01", NULL, NULL, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "not both"));
+    assert_int_equal(cli_usage_check("2026-11", NULL, "2026-11-02", NULL, err, sizeof err), GPUAAS_EINVAL);
+    assert_int_equal(cli_usage_check("11-2026", NULL, NULL, NULL, err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "YYYY-MM"));
+    assert_int_equal(cli_usage_check(NULL, NULL, NULL, "gpu", err, sizeof err), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--by"));
+}
+
+static void test_usage_path(void **state)
+{
+    char *p;
+    (void)state;
+
+    p = cli_usage_path(NULL, NULL, NULL, NULL, NULL);
+    assert_string_equal(p, "/v1/usage");
+    free(p);
+    p = cli_usage_path("2026-11", NULL, NULL, "model", "team-ai/p x");
+    assert_string_equal(p, "/v1/usage?month=2026-11&by=model&namespace=team-ai/p%20x");
+    free(p);
+    p = cli_usage_path(NULL, "2026-11-01T10:00:00+01:00", "1700000000000", NULL, NULL);
+    assert_string_equal(p, "/v1/usage?from=2026-11-01T10%3A00%3A00%2B01%3A00&to=1700000000000");
+    free(p);
+}
+
+static void test_csv_field(void **state)
+{
+    char *f;
+    char up[8];
+    (void)state;
+
+#define CSV_IS(in, want)                                                                                           \
+    do {                                                                                                           \
+        f = cli_csv_field(in);                                                                                     \
+        assert_non_null(f);                                                                                        \
+        assert_string_equal(f, want);                                                                              \
+        free(f);                                                                                                   \
+    } while (0)
+    CSV_IS(NULL, "");
+    CSV_IS("", "");
+    CSV_IS("team-ai/project-llm/dev", "team-ai/project-llm/dev");
+    CSV_IS("A100-80GB", "A100-80GB");
+    CSV_IS("a,b", "\"a,b\"");
+    CSV_IS("say \"hi\"", "\"say \"\"hi\"\"\"");
+    CSV_IS("\"", "\"\"\"\"");
+    CSV_IS("line\nbreak", "\"line\nbreak\"");
+    CSV_IS("cr\rx", "\"cr\rx\"");
+    CSV_IS(" lead", "\" lead\"");
+    CSV_IS("trail ", "\"trail \"");
+    CSV_IS("in side", "in side");
+#undef CSV_IS
+
+    cli_upper("namespace", up, sizeof up);
+    assert_string_equal(up, "NAMESPA");
+    cli_upper("org", up, sizeof up);
+    assert_string_equal(up, "ORG");
+    cli_upper("a-1b", up, sizeof up);
+    assert_string_equal(up, "A-1B");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -833,6 +951,10 @@ int main(void)
         cmocka_unit_test(test_quota_columns_cells),
         cmocka_unit_test(test_access_flags),
         cmocka_unit_test(test_since_parse),
+        cmocka_unit_test(test_usage_flags),
+        cmocka_unit_test(test_usage_check),
+        cmocka_unit_test(test_usage_path),
+        cmocka_unit_test(test_csv_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
