@@ -171,7 +171,9 @@ static enum MHD_Result send_raw(struct api_request *req)
         return MHD_NO;
     req->raw_text = NULL; /* MHD owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            req->raw_is_json ? "application/json" : "text/plain; charset=utf-8");
+                            req->raw_content_type ? req->raw_content_type
+                            : req->raw_is_json    ? "application/json"
+                                                  : "text/plain; charset=utf-8");
     for (int i = 0; i < 2; i++)
         if (req->raw_headers[i][0][0])
             MHD_add_response_header(resp, req->raw_headers[i][0], req->raw_headers[i][1]);

@@ -53,6 +53,7 @@ struct api_request {
     char *raw_text;          /* plain-text answer (logs), or JSON text made by the engine */
     size_t raw_len;
     bool raw_is_json;
+    const char *raw_content_type; /* overrides text/plain (static string) */
     char raw_headers[2][2][64];
     struct engine_request ereq;
 };
@@ -66,6 +67,9 @@ const char *api_query(struct api_request *req, const char *key);
  * answers 400 itself and returns NULL when it is not well-formed. */
 json_t *api_body_json(struct api_request *req);
 bool api_ready(const struct api_server *server);
+/* metrics.c: the /metrics text, as a query in the engine thread. */
+void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                       struct core_reply *reply);
 struct auth *api_auth(const struct api_server *server);
 int64_t api_now_ms(const struct api_server *server);
 

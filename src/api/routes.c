@@ -504,6 +504,10 @@ static enum api_outcome h_gpu_list(struct api_request *req) { return query(req, 
 static enum api_outcome h_node_list(struct api_request *req) { return query(req, q_node_list); }
 static enum api_outcome h_node_get(struct api_request *req) { return query(req, q_node_get); }
 
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static enum api_outcome h_metrics(struct api_request *req) { return query(req, api_metrics_query); }
+
 /* ---- usage ------------------------------------------------------------------------------ */
 
 struct usage_query {
@@ -800,6 +804,7 @@ static enum api_outcome h_audit_list(struct api_request *req) { return query(req
 const struct api_route api_routes[] = {
     {"GET", "/healthz", h_healthz, ACTION_PUBLIC, "liveness"},
     {"GET", "/readyz", h_readyz, ACTION_PUBLIC, "readiness"},
+    {"GET", "/metrics", h_metrics, ACTION_PLATFORM, "Prometheus metrics (DCGM names per GPU, gpuaas_* platform)"},
     {"GET", "/v1/namespaces", h_namespace_list, ACTION_AUTHENTICATED, "list namespaces"},
     {"POST", "/v1/namespaces", h_namespace_create, ACTION_ADMINISTER, "create a namespace (and its parents)"},
     {"GET", "/v1/namespaces/{path*}", h_namespace_get, ACTION_READ, "get a namespace"},
