@@ -14,6 +14,8 @@
 #define EVENTS_PER_JOB_MAX 1000
 
 static void filter_visible(const struct core_state *st, const struct api_request *req, json_t *list, const char *key);
+static void reply_visible(const struct core_state *st, const struct api_request *req, json_t *list, const char *key,
+                          struct core_reply *reply);
 
 /* ---- health ------------------------------------------------------------------ */
 
@@ -53,10 +55,7 @@ static void q_namespace_list(const struct core_state *st, struct store *store, c
                              void *arg, struct core_reply *reply)
 {
     (void)store, (void)ops;
-    json_t *list = core_list_namespaces(st, NULL);
-    if (list)
-        filter_visible(st, arg, list, "name");
-    reply_json(reply, list);
+    reply_visible(st, arg, core_list_namespaces(st, NULL), "name", reply);
 }
 
 static void q_namespace_get(const struct core_state *st, struct store *store, const struct store_ops *ops,
@@ -75,10 +74,7 @@ static void q_job_list(const struct core_state *st, struct store *store, const s
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    json_t *list = core_list_jobs(st, req->ereq.cmd.namespace_path);
-    if (list)
-        filter_visible(st, req, list, "namespace");
-    reply_json(reply, list);
+    reply_visible(st, req, core_list_jobs(st, req->ereq.cmd.namespace_path), "namespace", reply);
 }
 
 static void q_job_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -132,10 +128,7 @@ static void q_pod_list(const struct core_state *st, struct store *store, const s
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    json_t *list = core_list_pods(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name);
-    if (list)
-        filter_visible(st, req, list, "namespace");
-    reply_json(reply, list);
+    reply_visible(st, req, core_list_pods(st, req->ereq.cmd.namespace_path, req->ereq.cmd.name), "namespace", reply);
 }
 
 /* Who holds a GPU is tenant data: holders the caller may not read are
@@ -251,6 +244,15 @@ static void filter_visible(const struct core_state *st, const struct api_request
             json_array_remove(items, i);
     }
     json_object_set_new(list, "count", json_integer((json_int_t)json_array_size(items)));
+}
+
+/* Answers a list with only the items the caller may read. */
+static void reply_visible(const struct core_state *st, const struct api_request *req, json_t *list, const char *key,
+                          struct core_reply *reply)
+{
+    if (list)
+        filter_visible(st, req, list, key);
+    reply_json(reply, list);
 }
 
 /* ?namespace= as a namespace path; required or optional. */
@@ -414,10 +416,7 @@ static void q_quota_list(const struct core_state *st, struct store *store, const
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    json_t *list = core_list_quotas(st, req->ereq.cmd.namespace_path);
-    if (list)
-        filter_visible(st, req, list, "namespace");
-    reply_json(reply, list);
+    reply_visible(st, req, core_list_quotas(st, req->ereq.cmd.namespace_path), "namespace", reply);
 }
 
 static void q_quota_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -581,10 +580,7 @@ static void q_binding_list(const struct core_state *st, struct store *store, con
                            struct core_reply *reply)
 {
     (void)store, (void)ops;
-    json_t *list = core_list_bindings(st);
-    if (list)
-        filter_visible(st, arg, list, "namespace");
-    reply_json(reply, list);
+    reply_visible(st, arg, core_list_bindings(st), "namespace", reply);
 }
 
 static enum api_outcome h_binding_list(struct api_request *req) { return query(req, q_binding_list); }

@@ -582,29 +582,14 @@ json_t *core_render_quota(const struct core_namespace *ns)
     return json_pack("{s:s,s:o,s:o}", "namespace", ns->path, "limits", limits, "used", used);
 }
 
+static bool keep_quota(const void *value, const char *prefix)
+{
+    return ((const struct core_namespace *)value)->has_quota && keep_namespace(value, prefix);
+}
+
+static json_t *render_quota_any(const void *v) { return core_render_quota(v); }
+
 json_t *core_list_quotas(const struct core_state *st, const char *prefix)
 {
-    const struct core_namespace **values = malloc((st->namespaces.count ? st->namespaces.count : 1) * sizeof *values);
-    json_t *items = json_array();
-    size_t n = 0;
-    void *value;
-    if (!values || !items)
-        goto fail;
-    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
-        const struct core_namespace *ns = value;
-        if (ns->has_quota && (!prefix || !*prefix || names_namespace_within(ns->path, prefix)))
-            values[n++] = ns;
-    }
-    qsort(values, n, sizeof *values, cmp_namespace);
-    for (size_t i = 0; i < n; i++) {
-        json_t *obj = core_render_quota(values[i]);
-        if (!obj || json_array_append_new(items, obj) < 0)
-            goto fail;
-    }
-    free(values);
-    return list_wrap(items);
-fail:
-    free(values);
-    json_decref(items);
-    return NULL;
+    return render_sorted(&st->namespaces, keep_quota, prefix, cmp_namespace, render_quota_any);
 }
