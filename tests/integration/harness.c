@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -901,6 +902,133 @@ pid_t th_spawn(char *const argv[], const char *log_path, bool new_process_group)
 int th_wait(pid_t pid, long timeout_ms)
 {
     return wait_child(pid, timeout_ms);
+}
+
+/* ---- processes in /proc ------------------------------------------------------- */
+
+ssize_t th_read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    while (len < size) {
+        ssize_t n = read(fd, buf + len, size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    return (ssize_t)len;
+}
+
+bool th_proc_is_zombie(pid_t pid)
+{
+    char stat[512];
+    ssize_t n = th_read_proc(pid, "stat", stat, sizeof stat - 1);
+    if (n <= 0)
+        return true; /* gone */
+    stat[n] = '\0';
+    char *paren = strrchr(stat, ')');
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+bool th_proc_matches(pid_t pid, const struct th_proc_match *m)
+{
+    /* an empty needle would match every process: never */
+    if ((m->cmd_word != NULL && *m->cmd_word == '\0') || (m->cmd_sub != NULL && *m->cmd_sub == '\0') ||
+        (m->env_entry != NULL && *m->env_entry == '\0'))
+        return false;
+    static char buf[256 * 1024];
+    if (m->cmd_word != NULL || m->cmd_sub != NULL) {
+        ssize_t n = th_read_proc(pid, "cmdline", buf, sizeof buf - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            bool word = m->cmd_word == NULL;
+            for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1)
+                word |= m->cmd_word != NULL && strcmp(buf + off, m->cmd_word) == 0;
+            for (ssize_t i = 0; i < n; i++)
+                if (buf[i] == '\0')
+                    buf[i] = ' ';
+            bool sub = m->cmd_sub == NULL || strstr(buf, m->cmd_sub) != NULL;
+            if (word && sub)
+                return true;
+        }
+    }
+    if (m->env_entry != NULL) {
+        ssize_t n = th_read_proc(pid, "environ", buf, sizeof buf - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            bool first = false, also = m->env_also == NULL;
+            for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1) {
+                first |= strcmp(buf + off, m->env_entry) == 0;
+                also |= m->env_also != NULL && strcmp(buf + off, m->env_also) == 0;
+            }
+            if (first && also)
+                return true;
+        }
+    }
+    return false;
+}
+
+int th_find_procs(const struct th_proc_match *m, pid_t except, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int count = 0;
+    struct dirent *e;
+    pid_t self = getpid();
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || v <= 0)
+            continue;
+        pid_t pid = (pid_t)v;
+        if (pid == self || (except > 0 && pid == except))
+            continue;
+        if (!th_proc_matches(pid, m) || th_proc_is_zombie(pid))
+            continue;
+        if (count < max && pids != NULL)
+            pids[count] = pid;
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+void th_describe_procs(const char *why, const pid_t *pids, int n)
+{
+    char buf[512];
+    for (int i = 0; i < n && i < 32; i++) {
+        ssize_t len = th_read_proc(pids[i], "cmdline", buf, sizeof buf - 1);
+        if (len < 0)
+            len = 0;
+        buf[len] = '\0';
+        for (ssize_t k = 0; k < len; k++)
+            if (buf[k] == '\0')
+                buf[k] = ' ';
+        th_note("%s: pid %d: %s", why, (int)pids[i], buf);
+    }
+}
+
+void th_kill_procs(int (*find)(pid_t *pids, int max), const char *why)
+{
+    pid_t pids[256];
+    for (int round = 0; round < 5; round++) {
+        int n = find(pids, 256);
+        if (n == 0)
+            return;
+        if (round == 0)
+            th_describe_procs(why, pids, n < 256 ? n : 256);
+        for (int i = 0; i < n && i < 256; i++)
+            kill(pids[i], SIGKILL);
+        th_sleep_ms(100);
+    }
 }
 
 /* ---- per-test bookkeeping ----------------------------------------------------- */

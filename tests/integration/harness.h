@@ -148,6 +148,34 @@ pid_t th_spawn(char *const argv[], const char *log_path, bool new_process_group)
  * error, -2 on timeout (the child is left running). */
 int th_wait(pid_t pid, long timeout_ms);
 
+/* ---- processes in /proc ----------------------------------------------------
+ * For finding (and killing) what a test's jobs left behind. */
+
+/* Reads /proc/PID/WHAT (binary, at most size bytes) into buf; length or -1. */
+ssize_t th_read_proc(pid_t pid, const char *what, char *buf, size_t size);
+/* True when the process is a zombie, dead, or gone. */
+bool th_proc_is_zombie(pid_t pid);
+
+/* What th_proc_matches looks for; NULL members are not looked at. */
+struct th_proc_match {
+    const char *cmd_word;  /* an argv element equal to this ... */
+    const char *cmd_sub;   /* ... and/or the cmdline (args joined by ' ') containing this */
+    const char *env_entry; /* an environment entry exactly NAME=VALUE */
+    const char *env_also;  /* with env_entry: this entry too */
+};
+
+/* True when pid's cmdline matches (cmd_word and cmd_sub, those given) or its
+ * environment holds env_entry (and env_also). An empty needle never matches. */
+bool th_proc_matches(pid_t pid, const struct th_proc_match *m);
+/* Live (not zombie) processes matching m, other than this process and
+ * `except` (0: none); fills pids (up to max; NULL: none); returns the count. */
+int th_find_procs(const struct th_proc_match *m, pid_t except, pid_t *pids, int max);
+/* th_note "WHY: pid N: CMDLINE" for each of the first (at most 32) pids. */
+void th_describe_procs(const char *why, const pid_t *pids, int n);
+/* SIGKILLs what find(pids, max) reports, in up to 5 rounds 100 ms apart,
+ * until it reports none; the first round's processes are described (why). */
+void th_kill_procs(int (*find)(pid_t *pids, int max), const char *why);
+
 /* ---- per-test bookkeeping --------------------------------------------------
  * A test calls TH_PASS() as its last statement; the teardown
  * th_teardown_report() prints the server log when it was not reached (the

@@ -54,127 +54,6 @@ static bool http_ready;
 static char marker[64];     /* per test: in every job's env (GX_MARKER) */
 static int test_seq;
 
-/* ---- /proc ------------------------------------------------------------------------ */
-
-/* Reads a /proc file (binary) into buf; length or -1. */
-static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    while (len < size) {
-        ssize_t n = read(fd, buf + len, size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    return (ssize_t)len;
-}
-
-static bool is_zombie(pid_t pid)
-{
-    char stat[512];
-    ssize_t n = read_proc(pid, "stat", stat, sizeof stat - 1);
-    if (n <= 0)
-        return true; /* gone */
-    stat[n] = '\0';
-    char *paren = strrchr(stat, ')');
-    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
-}
-
-struct proc_match {
-    const char *cmd_word;  /* an argv element equal to this ... */
-    const char *cmd_sub;   /* ... and/or the cmdline (args joined by ' ') containing this */
-    const char *env_entry; /* an environment entry exactly NAME=VALUE */
-    const char *env_also;  /* with env_entry: this entry too */
-};
-
-static bool proc_matches(pid_t pid, const struct proc_match *m)
-{
-    /* an empty needle would match every process: never */
-    if ((m->cmd_word != NULL && *m->cmd_word == '\0') || (m->cmd_sub != NULL && *m->cmd_sub == '\0') ||
-        (m->env_entry != NULL && *m->env_entry == '\0'))
-        return false;
-    static char buf[256 * 1024];
-    if (m->cmd_word != NULL || m->cmd_sub != NULL) {
-        ssize_t n = read_proc(pid, "cmdline", buf, sizeof buf - 1);
-        if (n > 0) {
-            buf[n] = '\0';
-            bool word = m->cmd_word == NULL;
-            for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1)
-                word |= m->cmd_word != NULL && strcmp(buf + off, m->cmd_word) == 0;
-            for (ssize_t i = 0; i < n; i++)
-                if (buf[i] == '\0')
-                    buf[i] = ' ';
-            bool sub = m->cmd_sub == NULL || strstr(buf, m->cmd_sub) != NULL;
-            if (word && sub)
-                return true;
-        }
-    }
-    if (m->env_entry != NULL) {
-        ssize_t n = read_proc(pid, "environ", buf, sizeof buf - 1);
-        if (n > 0) {
-            buf[n] = '\0';
-            bool first = false, also = m->env_also == NULL;
-            for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1) {
-                first |= strcmp(buf + off, m->env_entry) == 0;
-                also |= m->env_also != NULL && strcmp(buf + off, m->env_also) == 0;
-            }
-            if (first && also)
-                return true;
-        }
-    }
-    return false;
-}
-
-/* Live (not zombie) processes matching; fills pids (up to max); returns count. */
-static int find_procs(const struct proc_match *m, pid_t *pids, int max)
-{
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return 0;
-    int count = 0;
-    struct dirent *e;
-    pid_t self = getpid();
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long v = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || v <= 0)
-            continue;
-        pid_t pid = (pid_t)v;
-        if (pid == self || (srv.pid > 0 && pid == srv.pid))
-            continue;
-        if (!proc_matches(pid, m) || is_zombie(pid))
-            continue;
-        if (count < max && pids != NULL)
-            pids[count] = pid;
-        count++;
-    }
-    closedir(d);
-    return count;
-}
-
-static void describe_procs(const char *why, const pid_t *pids, int n)
-{
-    char buf[512];
-    for (int i = 0; i < n && i < 32; i++) {
-        ssize_t len = read_proc(pids[i], "cmdline", buf, sizeof buf - 1);
-        if (len < 0)
-            len = 0;
-        buf[len] = '\0';
-        for (ssize_t k = 0; k < len; k++)
-            if (buf[k] == '\0')
-                buf[k] = ' ';
-        th_note("%s: pid %d: %s", why, (int)pids[i], buf);
-    }
-}
-
 static char env_marker[96];
 
 static void set_marker(const char *tag)
@@ -189,32 +68,24 @@ static int stray_procs(pid_t *pids, int max)
 {
     if (marker[0] == '\0')
         return 0; /* no test started: nothing of ours (and "" would match every process) */
-    struct proc_match by_env = {.env_entry = env_marker};
-    int n = find_procs(&by_env, pids, max);
+    struct th_proc_match by_env = {.env_entry = env_marker};
+    int n = th_find_procs(&by_env, srv.pid, pids, max);
     if (srv.data_dir[0] != '\0') {
         char pods_dir[600];
         snprintf(pods_dir, sizeof pods_dir, "%s/pods/", srv.data_dir);
-        struct proc_match shims = {.cmd_word = "__exec-shim", .cmd_sub = pods_dir};
-        n += find_procs(&shims, pids != NULL ? pids + (n < max ? n : max) : NULL, n < max ? max - n : 0);
+        struct th_proc_match shims = {.cmd_word = "__exec-shim", .cmd_sub = pods_dir};
+        n += th_find_procs(&shims, srv.pid, pids != NULL ? pids + (n < max ? n : max) : NULL,
+                       n < max ? max - n : 0);
     }
-    struct proc_match by_cmd = {.cmd_sub = marker};
-    n += find_procs(&by_cmd, pids != NULL ? pids + (n < max ? n : max) : NULL, n < max ? max - n : 0);
+    struct th_proc_match by_cmd = {.cmd_sub = marker};
+    n += th_find_procs(&by_cmd, srv.pid, pids != NULL ? pids + (n < max ? n : max) : NULL,
+                       n < max ? max - n : 0);
     return n;
 }
 
 static void kill_strays(void)
 {
-    pid_t pids[256];
-    for (int round = 0; round < 5; round++) {
-        int n = stray_procs(pids, 256);
-        if (n == 0)
-            return;
-        if (round == 0)
-            describe_procs("teardown: killing a leftover process", pids, n < 256 ? n : 256);
-        for (int i = 0; i < n && i < 256; i++)
-            kill(pids[i], SIGKILL);
-        th_sleep_ms(100);
-    }
+    th_kill_procs(stray_procs, "teardown: killing a leftover process");
 }
 
 /* ---- API helpers ------------------------------------------------------------------ */
@@ -592,7 +463,7 @@ static void finish(void)
     while ((n = stray_procs(pids, 64)) > 0 && th_now_ms() < deadline)
         th_sleep_ms(50);
     if (n > 0)
-        describe_procs("process left behind by a finished job", pids, n < 64 ? n : 64);
+        th_describe_procs("process left behind by a finished job", pids, n < 64 ? n : 64);
     assert_int_equal(n, 0);
     int rc = th_server_stop(&srv);
     if (rc != 0)
@@ -1164,14 +1035,15 @@ struct stubborn {
     char flag[700];     /* written by the grandchild once it ignores TERM */
     char argv_mark[96]; /* in the argv of the shells: <marker>/<job>/ */
     char job_env[96];   /* GPUAAS_JOB=<job> (with the test's GX_MARKER) */
-    struct proc_match by_cmd, by_env;
+    struct th_proc_match by_cmd, by_env;
     long long gone_after_ms;
 };
 
 static int stubborn_alive(struct stubborn *t, pid_t *pids, int max)
 {
-    int n = find_procs(&t->by_cmd, pids, max);
-    return n + find_procs(&t->by_env, pids != NULL ? pids + (n < max ? n : max) : NULL, n < max ? max - n : 0);
+    int n = th_find_procs(&t->by_cmd, srv.pid, pids, max);
+    return n + th_find_procs(&t->by_env, srv.pid, pids != NULL ? pids + (n < max ? n : max) : NULL,
+                             n < max ? max - n : 0);
 }
 
 /* Cancel of a running job whose tree ignores SIGTERM:
@@ -1190,8 +1062,8 @@ static void test_cancel_kills_tree(void **state)
         snprintf(t[k].flag, sizeof t[k].flag, "%s/trapped-%s", srv.data_dir, t[k].job);
         snprintf(t[k].argv_mark, sizeof t[k].argv_mark, "%s/%s/", marker, t[k].job);
         snprintf(t[k].job_env, sizeof t[k].job_env, "GPUAAS_JOB=%s", t[k].job);
-        t[k].by_cmd = (struct proc_match){.cmd_sub = t[k].argv_mark};
-        t[k].by_env = (struct proc_match){.env_entry = t[k].job_env, .env_also = env_marker};
+        t[k].by_cmd = (struct th_proc_match){.cmd_sub = t[k].argv_mark};
+        t[k].by_env = (struct th_proc_match){.env_entry = t[k].job_env, .env_also = env_marker};
         char script[2048];
         snprintf(script, sizeof script, "%ssh -c \"trap '' TERM; touch %s; sleep 1000\" %s & sleep 1000",
                  k == 1 ? "trap '' TERM; " : "", t[k].flag, t[k].argv_mark);
@@ -1201,11 +1073,12 @@ static void test_cancel_kills_tree(void **state)
     for (int k = 0; k < 2; k++) {
         assert_true(wait_job_state(t[k].job, "Running", 15000));
         long long deadline = th_now_ms() + 10000;
-        while ((access(t[k].flag, F_OK) != 0 || find_procs(&t[k].by_cmd, NULL, 0) < 2) &&
+        while ((access(t[k].flag, F_OK) != 0 || th_find_procs(&t[k].by_cmd, srv.pid, NULL, 0) < 2) &&
                th_now_ms() < deadline)
             th_sleep_ms(20);
         assert_int_equal(access(t[k].flag, F_OK), 0);
-        int in_argv = find_procs(&t[k].by_cmd, NULL, 0), in_env = find_procs(&t[k].by_env, NULL, 0);
+        int in_argv = th_find_procs(&t[k].by_cmd, srv.pid, NULL, 0);
+        int in_env = th_find_procs(&t[k].by_env, srv.pid, NULL, 0);
         th_note("%s before cancel: %d process(es) with the marker in argv, %d in the environment", t[k].job,
                 in_argv, in_env);
         assert_true(in_argv >= 2);
@@ -1241,7 +1114,7 @@ static void test_cancel_kills_tree(void **state)
         if (t[k].gone_after_ms < 0) {
             pid_t pids[64];
             int left = stubborn_alive(&t[k], pids, 64);
-            describe_procs("still alive after cancel", pids, left < 64 ? left : 64);
+            th_describe_procs("still alive after cancel", pids, left < 64 ? left : 64);
         } else {
             th_note("%s: the tree was gone %lld ms after the cancel (stop_grace %d ms)", t[k].job,
                     t[k].gone_after_ms, STOP_GRACE_MS);
@@ -1315,40 +1188,40 @@ static void test_server_kill9_adopt(void **state)
     /* job C's workload has started (the shim has forked and exec'd it) */
     char pod_env[64];
     snprintf(pod_env, sizeof pod_env, "GPUAAS_POD=%lld", c_pod);
-    struct proc_match workload = {.env_entry = pod_env, .env_also = env_marker};
+    struct th_proc_match workload = {.env_entry = pod_env, .env_also = env_marker};
     long long deadline = th_now_ms() + 5000;
-    while (find_procs(&workload, NULL, 0) == 0 && th_now_ms() < deadline)
+    while (th_find_procs(&workload, srv.pid, NULL, 0) == 0 && th_now_ms() < deadline)
         th_sleep_ms(20);
-    assert_true(find_procs(&workload, NULL, 0) > 0);
+    assert_true(th_find_procs(&workload, srv.pid, NULL, 0) > 0);
 
     th_server_kill9(&srv);
     th_note("server killed with SIGKILL");
     /* job C: its shim and everything of its pod */
     char pod_dir[700];
     snprintf(pod_dir, sizeof pod_dir, "%s/pods/%lld", srv.data_dir, c_pod);
-    struct proc_match shim = {.cmd_word = pod_dir, .cmd_sub = "__exec-shim"};
+    struct th_proc_match shim = {.cmd_word = pod_dir, .cmd_sub = "__exec-shim"};
     pid_t pids[64];
-    int n = find_procs(&shim, pids, 64);
-    describe_procs("the shim of job C's pod", pids, n);
+    int n = th_find_procs(&shim, srv.pid, pids, 64);
+    th_describe_procs("the shim of job C's pod", pids, n);
     assert_int_equal(n, 1);
     /* and its workload, found by the pod number in its environment */
-    int w = find_procs(&workload, pids + 1, 63);
-    describe_procs("job C's workload", pids + 1, w);
+    int w = th_find_procs(&workload, srv.pid, pids + 1, 63);
+    th_describe_procs("job C's workload", pids + 1, w);
     th_note("killing the shim and %d workload process(es) of job C's pod", w);
     deadline = th_now_ms() + 3000;
     for (;;) {
-        n = find_procs(&shim, pids, 1);
-        n += find_procs(&workload, pids + n, 63);
+        n = th_find_procs(&shim, srv.pid, pids, 1);
+        n += th_find_procs(&workload, srv.pid, pids + n, 63);
         if (n == 0 || th_now_ms() > deadline)
             break;
         for (int k = 0; k < n && k < 64; k++)
             kill(pids[k], SIGKILL);
         th_sleep_ms(30);
     }
-    assert_int_equal(find_procs(&shim, NULL, 0) + find_procs(&workload, NULL, 0), 0);
+    assert_int_equal(th_find_procs(&shim, srv.pid, NULL, 0) + th_find_procs(&workload, srv.pid, NULL, 0), 0);
     /* the others still run */
-    struct proc_match by_env = {.env_entry = env_marker};
-    th_note("%d process(es) of the other jobs still run", find_procs(&by_env, NULL, 0));
+    struct th_proc_match by_env = {.env_entry = env_marker};
+    th_note("%d process(es) of the other jobs still run", th_find_procs(&by_env, srv.pid, NULL, 0));
 
     assert_int_equal(th_server_restart_config(&srv, NULL), 0);
     th_http_retarget(&http, &srv);

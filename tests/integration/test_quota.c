@@ -84,106 +84,23 @@ static void restart_server(void)
 
 /* ---- leftover processes ------------------------------------------------------------ */
 
-static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    while (len < size) {
-        ssize_t n = read(fd, buf + len, size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    return (ssize_t)len;
-}
-
-static bool is_zombie(pid_t pid)
-{
-    char stat[512];
-    ssize_t n = read_proc(pid, "stat", stat, sizeof stat - 1);
-    if (n <= 0)
-        return true;
-    stat[n] = '\0';
-    char *paren = strrchr(stat, ')');
-    return paren == NULL || paren[1] == '\0' || paren[2] == 'Z' || paren[2] == 'X';
-}
-
-/* A process of this test: a job (its environment holds env_marker) or a
+/* Processes of this test: a job (its environment holds env_marker) or a
  * shim of this server (its command line names the data dir's pods/). */
-static bool is_ours(pid_t pid)
-{
-    static char buf[256 * 1024];
-    if (env_marker[0] == '\0')
-        return false;
-    ssize_t n = read_proc(pid, "environ", buf, sizeof buf - 1);
-    if (n > 0) {
-        buf[n] = '\0';
-        for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1)
-            if (strcmp(buf + off, env_marker) == 0)
-                return true;
-    }
-    if (srv.data_dir[0] == '\0')
-        return false;
-    char pods_dir[600];
-    snprintf(pods_dir, sizeof pods_dir, "%s/pods/", srv.data_dir);
-    n = read_proc(pid, "cmdline", buf, sizeof buf - 1);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    bool shim = false;
-    for (ssize_t off = 0; off < n; off += (ssize_t)strlen(buf + off) + 1)
-        shim |= strcmp(buf + off, "__exec-shim") == 0;
-    for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == '\0')
-            buf[i] = ' ';
-    return shim && strstr(buf, pods_dir) != NULL;
-}
-
 static int stray_procs(pid_t *pids, int max)
 {
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return 0;
-    int count = 0;
-    struct dirent *e;
-    pid_t self = getpid();
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long v = strtol(e->d_name, &end, 10);
-        if (*end != '\0' || v <= 0)
-            continue;
-        pid_t pid = (pid_t)v;
-        if (pid == self || (srv.pid > 0 && pid == srv.pid) || !is_ours(pid) || is_zombie(pid))
-            continue;
-        if (pids != NULL && count < max)
-            pids[count] = pid;
-        count++;
+    struct th_proc_match ours = {.env_entry = env_marker};
+    char pods_dir[600];
+    if (env_marker[0] != '\0' && srv.data_dir[0] != '\0') {
+        snprintf(pods_dir, sizeof pods_dir, "%s/pods/", srv.data_dir);
+        ours.cmd_word = "__exec-shim";
+        ours.cmd_sub = pods_dir;
     }
-    closedir(d);
-    return count;
+    return th_find_procs(&ours, srv.pid, pids, max);
 }
 
 static void kill_strays(void)
 {
-    pid_t pids[256];
-    for (int round = 0; round < 5; round++) {
-        int n = stray_procs(pids, 256);
-        if (n == 0)
-            return;
-        for (int i = 0; i < n && i < 256; i++) {
-            if (round == 0)
-                th_note("teardown: killing leftover process %d", (int)pids[i]);
-            kill(pids[i], SIGKILL);
-        }
-        th_sleep_ms(100);
-    }
+    th_kill_procs(stray_procs, "teardown: killing leftover process");
 }
 
 /* ---- API helpers --------------------------------------------------------------------- */
