@@ -11,6 +11,7 @@
 #include "core/meter.h"
 #include "core/model.h"
 #include "gpuaas/error.h"
+#include "lib/quantity.h"
 
 struct text {
     char *data;
@@ -82,6 +83,7 @@ static void gpu_metrics(struct text *t, const json_t *rows)
     static const struct gpu_metric metrics[] = {
         {"DCGM_FI_DEV_GPU_UTIL", "utilization_pct", "GPU utilization (in %).", 1},
         {"DCGM_FI_DEV_FB_USED", "memory_used_bytes", "Framebuffer memory used (in MiB).", 1.0 / 1048576},
+        {"DCGM_FI_DEV_FB_FREE", "memory_free_bytes", "Framebuffer memory free (in MiB).", 1.0 / 1048576},
         {"DCGM_FI_DEV_GPU_TEMP", "temperature_c", "GPU temperature (in C).", 1},
         {"DCGM_FI_DEV_POWER_USAGE", "power_w", "Power draw (in W).", 1},
         {"DCGM_FI_DEV_XID_ERRORS", "xid_last", "Value of the last XID error encountered.", 1},
@@ -242,6 +244,17 @@ void api_metrics_query(const struct core_state *st, struct store *store, const s
     }
     json_t *rows = json_object_get(gpus, "items");
     api_gpu_annotate(req->server, rows);
+    /* free framebuffer = total - used, where both are known */
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        int64_t total;
+        json_t *used = json_object_get(row, "memory_used_bytes");
+        const char *memory = json_string_value(json_object_get(row, "memory"));
+        if (json_is_integer(used) && memory && quantity_parse_memory_bytes(memory, &total) == 0 &&
+            total >= json_integer_value(used))
+            json_object_set_new(row, "memory_free_bytes", json_integer(total - json_integer_value(used)));
+    }
     gpu_metrics(&t, rows);
     platform_metrics(&t, st, rows, api_now_ms(req->server));
     json_decref(gpus);
