@@ -288,7 +288,9 @@ int engine_post_audit(struct engine *engine, const struct store_audit *record)
     req->audit = true;
     req->audit_record = *record;
     req->done = engine_posted_done;
-    int r = engine_enqueue(engine, req, false);
+    /* bounded like client requests: a flood of refused requests must not
+     * grow the queue without limit (the refusal itself is still answered) */
+    int r = engine_enqueue(engine, req, true);
     if (r < 0)
         free(req);
     return r;

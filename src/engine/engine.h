@@ -72,7 +72,8 @@ int engine_start(struct core_state *st, struct store *store, const struct store_
 /* Queues a command whose answer nobody waits for (executor events). The
  * command is copied. Safe from any thread. */
 int engine_post(struct engine *engine, const struct core_cmd *cmd);
-/* Queues an audit line only (a request refused before reaching the engine). */
+/* Queues an audit line only (a request refused before reaching the engine).
+ * GPUAAS_ELIMIT when the queue is full (the line is then not written). */
 int engine_post_audit(struct engine *engine, const struct store_audit *record);
 /* Queues a request; req->done is called later from the engine thread.
  * Returns 0, GPUAAS_EUNAVAIL when stopping, GPUAAS_ELIMIT when the queue is full. */
