@@ -24,6 +24,7 @@
 #include "api/internal.h"
 #include "core/model.h"
 #include "gpuaas/error.h"
+#include "lib/clock.h"
 #include "lib/yamljson.h"
 
 struct api_server {
@@ -50,6 +51,31 @@ void api_gpu_annotate(const struct api_server *server, json_t *rows)
 }
 
 bool api_ready(const struct api_server *server) { return atomic_load(&server->ready); }
+
+/* ---- request statistics (for /metrics) -------------------------------------- */
+
+#define API_ROUTES_TRACKED 64
+const double api_latency_bounds_s[API_LATENCY_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 0};
+static struct api_route_stats route_stats[API_ROUTES_TRACKED + 1];
+
+const struct api_route_stats *api_stats(unsigned route_index)
+{
+    return &route_stats[route_index < API_ROUTES_TRACKED ? route_index : API_ROUTES_TRACKED];
+}
+
+static void count_request(const struct api_request *req)
+{
+    unsigned index = req->route ? (unsigned)(req->route - api_routes) : api_route_count;
+    struct api_route_stats *st = &route_stats[index < API_ROUTES_TRACKED ? index : API_ROUTES_TRACKED];
+    unsigned cls = req->status / 100;
+    atomic_fetch_add(&st->by_class[cls < 6 ? cls : 5], 1);
+    double seconds = (clock_mono_ns() - req->started_ns) / 1e9;
+    unsigned b = 0;
+    while (b < API_LATENCY_BUCKETS - 1 && seconds > api_latency_bounds_s[b])
+        b++;
+    atomic_fetch_add(&st->buckets[b], 1);
+    atomic_fetch_add(&st->sum_us, (unsigned long long)(seconds * 1e6));
+}
 struct auth *api_auth(const struct api_server *server) { return server->auth; }
 int64_t api_now_ms(const struct api_server *server) { return server->clock_ms(); }
 
@@ -177,6 +203,7 @@ static enum MHD_Result send_raw(struct api_request *req)
     for (int i = 0; i < 2; i++)
         if (req->raw_headers[i][0][0])
             MHD_add_response_header(resp, req->raw_headers[i][0], req->raw_headers[i][1]);
+    count_request(req);
     enum MHD_Result ret = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -211,6 +238,7 @@ static enum MHD_Result send_answer(struct api_request *req)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (req->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"gpuaas\"");
+    count_request(req);
     enum MHD_Result ret = MHD_queue_response(req->conn, req->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -339,6 +367,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
+        req->started_ns = clock_mono_ns();
         req->server = server;
         req->conn = conn;
         req->method = method;

@@ -47,6 +47,7 @@ struct api_request {
     bool waiting;
     struct auth_identity who;
     struct rbac_identity identity;
+    int64_t started_ns; /* monotonic, for the latency histogram */
     /* the answer */
     unsigned status;
     json_t *answer;
@@ -67,6 +68,17 @@ const char *api_query(struct api_request *req, const char *key);
  * answers 400 itself and returns NULL when it is not well-formed. */
 json_t *api_body_json(struct api_request *req);
 bool api_ready(const struct api_server *server);
+/* Request counts and latency per route and status class, kept by http.c
+ * with atomics and read by metrics.c. Index api_route_count: no route. */
+#define API_LATENCY_BUCKETS 8
+extern const double api_latency_bounds_s[API_LATENCY_BUCKETS]; /* the last is +Inf */
+struct api_route_stats {
+    _Atomic unsigned long long by_class[6];   /* [status / 100] */
+    _Atomic unsigned long long buckets[API_LATENCY_BUCKETS];
+    _Atomic unsigned long long sum_us;
+};
+const struct api_route_stats *api_stats(unsigned route_index);
+
 /* metrics.c: the /metrics text, as a query in the engine thread. */
 void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply);

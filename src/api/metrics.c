@@ -3,6 +3,7 @@
  * namespace, pod and job holding the GPU; platform metrics are gpuaas_*.
  * Rendered in the engine thread from one consistent state. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,49 @@ static void platform_metrics(struct text *t, const struct core_state *st, const 
     free(acc);
 }
 
+/* API request counts by route and status class, and latency histograms. */
+static void http_metrics(struct text *t)
+{
+    family(t, "gpuaas_http_requests_total", "counter", "API requests answered, by route and status class.");
+    for (unsigned r = 0; r <= api_route_count; r++) {
+        const struct api_route_stats *st = api_stats(r);
+        const char *method = r < api_route_count ? api_routes[r].method : "-";
+        const char *route = r < api_route_count ? api_routes[r].pattern : "unmatched";
+        for (unsigned c = 1; c < 6; c++) {
+            unsigned long long n = atomic_load(&st->by_class[c]);
+            if (n)
+                put(t, "gpuaas_http_requests_total{method=\"%s\",route=\"%s\",status=\"%uxx\"} %llu\n", method,
+                    route, c, n);
+        }
+    }
+    family(t, "gpuaas_http_request_duration_seconds", "histogram",
+           "Time from a request's first byte to its answer (durable for mutations), by route.");
+    for (unsigned r = 0; r <= api_route_count; r++) {
+        const struct api_route_stats *st = api_stats(r);
+        unsigned long long total = 0;
+        for (unsigned b = 0; b < API_LATENCY_BUCKETS; b++)
+            total += atomic_load(&st->buckets[b]);
+        if (!total)
+            continue;
+        const char *method = r < api_route_count ? api_routes[r].method : "-";
+        const char *route = r < api_route_count ? api_routes[r].pattern : "unmatched";
+        unsigned long long cumulative = 0;
+        for (unsigned b = 0; b < API_LATENCY_BUCKETS; b++) {
+            cumulative += atomic_load(&st->buckets[b]);
+            if (b < API_LATENCY_BUCKETS - 1)
+                put(t, "gpuaas_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %llu\n",
+                    method, route, api_latency_bounds_s[b], cumulative);
+            else
+                put(t, "gpuaas_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %llu\n",
+                    method, route, cumulative);
+        }
+        put(t, "gpuaas_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n", method, route,
+            atomic_load(&st->sum_us) / 1e6);
+        put(t, "gpuaas_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n", method, route,
+            cumulative);
+    }
+}
+
 void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply)
 {
@@ -257,6 +301,7 @@ void api_metrics_query(const struct core_state *st, struct store *store, const s
     }
     gpu_metrics(&t, rows);
     platform_metrics(&t, st, rows, api_now_ms(req->server));
+    http_metrics(&t);
     json_decref(gpus);
     if (t.failed) {
         free(t.data);

@@ -71,8 +71,17 @@ static void check_format(const char *text)
         } else if (buf[0] != '#') {
             size_t name_len = strcspn(buf, "{ ");
             bool known = false;
-            for (int f = 0; f < families; f++)
-                known |= strlen(declared[f]) == name_len && strncmp(declared[f], buf, name_len) == 0;
+            for (int f = 0; f < families; f++) {
+                size_t dl = strlen(declared[f]);
+                if (dl > name_len || strncmp(declared[f], buf, dl) != 0)
+                    continue;
+                /* a histogram's samples are NAME_bucket, NAME_sum, NAME_count */
+                const char *suffix = buf + dl;
+                size_t suffix_len = name_len - dl;
+                known |= suffix_len == 0 || (suffix_len == 7 && strncmp(suffix, "_bucket", 7) == 0) ||
+                         (suffix_len == 4 && strncmp(suffix, "_sum", 4) == 0) ||
+                         (suffix_len == 6 && strncmp(suffix, "_count", 6) == 0);
+            }
             if (!known)
                 fail_msg("sample without HELP/TYPE: %s", buf);
             const char *value = strrchr(buf, ' ');
@@ -110,6 +119,9 @@ static void test_metrics(void **state)
     assert_non_null(util);
     assert_non_null(strstr(first, "namespace=\"" NS "\",pod=\"busy-r0\",job=\"busy\""));
     assert_non_null(strstr(first, "gpuaas_jobs{namespace=\"" NS "\",job=\"busy\",state=\"Running\"} 1"));
+    /* the submit above is counted, with its latency */
+    assert_non_null(strstr(first, "gpuaas_http_requests_total{method=\"POST\",route=\"/v1/jobs\",status=\"2xx\"} 1"));
+    assert_non_null(strstr(first, "gpuaas_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/jobs\"} 1"));
     bool found;
     const char *counter = "gpuaas_allocated_gpu_seconds_total{namespace=\"" NS "\",model=\"A10G\"";
     double before = sample(first, counter, &found);
