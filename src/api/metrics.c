@@ -185,48 +185,21 @@ static void platform_metrics(struct text *t, const struct core_state *st, const 
     /* exact GPU-seconds: increase() over a window gives GPU-hours */
     family(t, "gpuaas_allocated_gpu_seconds_total", "counter",
            "Allocated GPU-seconds by namespace, model and capacity type since the start of the records.");
-    struct {
-        char ns[NS_PATH_MAX + 1], model[32], capacity[16];
-        int64_t milli_ms;
-    } *acc = NULL;
-    size_t count = 0, cap = 0;
-    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
-        const struct core_pod *pod = value;
-        int64_t end = pod->ended_ms ? pod->ended_ms : now_ms;
-        if (end <= pod->scheduled_ms)
-            continue;
-        int64_t milli = 0;
-        for (uint32_t d = 0; d < pod->device_count; d++)
-            milli += meter_device_milli(&pod->devices[d]);
-        size_t k = 0;
-        while (k < count && !(strcmp(acc[k].ns, pod->namespace_path) == 0 && strcmp(acc[k].model, pod->gpu_model) == 0 &&
-                              strcmp(acc[k].capacity, pod->capacity_type) == 0))
-            k++;
-        if (k == count) {
-            if (count == cap) {
-                cap = cap ? cap * 2 : 32;
-                void *grown = realloc(acc, cap * sizeof *acc);
-                if (!grown) {
-                    t->failed = true;
-                    free(acc);
-                    return;
-                }
-                acc = grown;
-            }
-            snprintf(acc[k].ns, sizeof acc[k].ns, "%s", pod->namespace_path);
-            snprintf(acc[k].model, sizeof acc[k].model, "%s", pod->gpu_model);
-            snprintf(acc[k].capacity, sizeof acc[k].capacity, "%s", pod->capacity_type);
-            acc[k].milli_ms = 0;
-            count++;
-        }
-        acc[k].milli_ms += milli * (end - pod->scheduled_ms);
+    json_t *usage = meter_usage(st, 0, now_ms, now_ms, METER_BY_SERIES, NULL, NULL, NULL);
+    if (!usage) {
+        t->failed = true;
+        return;
     }
-    for (size_t k = 0; k < count; k++)
-        if (acc[k].model[0])
-            put(t, "gpuaas_allocated_gpu_seconds_total{namespace=\"%s\",model=\"%s\",capacity_type=\"%s\"} %.3f\n",
-                esc(acc[k].ns, a[0], sizeof a[0]), esc(acc[k].model, a[1], sizeof a[1]),
-                esc(acc[k].capacity, a[2], sizeof a[2]), acc[k].milli_ms / 1e6);
-    free(acc);
+    json_array_foreach(json_object_get(usage, "rows"), i, row) {
+        char ns[NS_PATH_MAX + 1], model[32], capacity[16];
+        if (sscanf(json_string_value(json_object_get(row, "key")), "%191s %31s %15s", ns, model, capacity) != 3 ||
+            strcmp(model, "none") == 0)
+            continue; /* pods without GPUs */
+        put(t, "gpuaas_allocated_gpu_seconds_total{namespace=\"%s\",model=\"%s\",capacity_type=\"%s\"} %.3f\n",
+            esc(ns, a[0], sizeof a[0]), esc(model, a[1], sizeof a[1]), esc(capacity, a[2], sizeof a[2]),
+            json_real_value(json_object_get(row, "gpu_seconds")));
+    }
+    json_decref(usage);
 }
 
 /* API request counts by route and status class, and latency histograms. */

@@ -10,7 +10,7 @@
 static const char *const group_names[] = {
     [METER_BY_NAMESPACE] = "namespace", [METER_BY_PROJECT] = "project", [METER_BY_ORG] = "org",
     [METER_BY_MODEL] = "model",         [METER_BY_CAPACITY] = "capacity", [METER_BY_NODE] = "node",
-    [METER_BY_POD] = "pod",
+    [METER_BY_POD] = "pod",              [METER_BY_SERIES] = "series",
 };
 
 int meter_group_from_name(const char *name, enum meter_group *ret)
@@ -137,6 +137,9 @@ static void group_key(const struct core_pod *pod, enum meter_group by, char *out
     case METER_BY_NODE: snprintf(out, size, "%s", pod->node); return;
     case METER_BY_POD:
         snprintf(out, size, "%s/%s-r%d-a%d", ns, pod->job_name, pod->replica, pod->attempt);
+        return;
+    case METER_BY_SERIES:
+        snprintf(out, size, "%s %s %s", ns, pod->gpu_model[0] ? pod->gpu_model : "none", pod->capacity_type);
         return;
     }
 }

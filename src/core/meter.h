@@ -19,6 +19,7 @@ enum meter_group {
     METER_BY_CAPACITY, /* spot / on-demand */
     METER_BY_NODE,
     METER_BY_POD,
+    METER_BY_SERIES,   /* "namespace model capacity" (space-separated: none of them holds a space) */
 };
 
 #define METER_PRICES_MAX 64

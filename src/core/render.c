@@ -165,8 +165,8 @@ static int cmp_node(const void *a, const void *b)
 }
 
 /* Collects the map's values (filtered by `keep`), sorts them, renders each. */
-static json_t *render_sorted(const struct hmap *map, bool (*keep)(const void *, const char *),
-                             const char *prefix, int (*cmp)(const void *, const void *),
+static json_t *render_sorted(const struct hmap *map, bool (*keep)(const void *, const void *),
+                             const void *keep_arg, int (*cmp)(const void *, const void *),
                              json_t *(*render)(const void *))
 {
     const void **values = malloc((map->count ? map->count : 1) * sizeof *values);
@@ -176,7 +176,7 @@ static json_t *render_sorted(const struct hmap *map, bool (*keep)(const void *, 
     if (!values || !items)
         goto fail;
     for (size_t it = 0; hmap_next(map, &it, NULL, &value);)
-        if (!keep || keep(value, prefix))
+        if (!keep || keep(value, keep_arg))
             values[n++] = value;
     qsort(values, n, sizeof *values, cmp);
     for (size_t i = 0; i < n; i++) {
@@ -192,13 +192,15 @@ fail:
     return NULL;
 }
 
-static bool keep_namespace(const void *value, const char *prefix)
+static bool keep_namespace(const void *value, const void *arg)
 {
+    const char *prefix = arg;
     return !prefix || !*prefix || names_namespace_within(((const struct core_namespace *)value)->path, prefix);
 }
 
-static bool keep_job(const void *value, const char *prefix)
+static bool keep_job(const void *value, const void *arg)
 {
+    const char *prefix = arg;
     return !prefix || !*prefix ||
            names_namespace_within(((const struct core_job *)value)->spec.namespace_path, prefix);
 }
@@ -413,34 +415,21 @@ static int cmp_pod(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static bool keep_pod(const void *value, const void *arg)
+{
+    const struct core_pod *pod = value;
+    const struct pod_filter *f = arg;
+    if (f->prefix && *f->prefix && !names_namespace_within(pod->namespace_path, f->prefix))
+        return false;
+    return !f->job_name || !*f->job_name || strcmp(pod->job_name, f->job_name) == 0;
+}
+
+static json_t *render_pod_any(const void *v) { return core_render_pod(v); }
+
 json_t *core_list_pods(const struct core_state *st, const char *prefix, const char *job_name)
 {
-    const void **values = malloc((st->pods.count ? st->pods.count : 1) * sizeof *values);
-    json_t *items = json_array();
-    size_t n = 0;
-    void *value;
-    if (!values || !items)
-        goto fail;
-    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
-        const struct core_pod *pod = value;
-        if (prefix && *prefix && !names_namespace_within(pod->namespace_path, prefix))
-            continue;
-        if (job_name && *job_name && strcmp(pod->job_name, job_name) != 0)
-            continue;
-        values[n++] = pod;
-    }
-    qsort(values, n, sizeof *values, cmp_pod);
-    for (size_t i = 0; i < n; i++) {
-        json_t *obj = core_render_pod(values[i]);
-        if (!obj || json_array_append_new(items, obj) < 0)
-            goto fail;
-    }
-    free(values);
-    return list_wrap(items);
-fail:
-    free(values);
-    json_decref(items);
-    return NULL;
+    struct pod_filter filter = {prefix, job_name};
+    return render_sorted(&st->pods, keep_pod, &filter, cmp_pod, render_pod_any);
 }
 
 /* What holds a device: {"pod": id, "namespace", "job"} or null. */
@@ -582,7 +571,7 @@ json_t *core_render_quota(const struct core_namespace *ns)
     return json_pack("{s:s,s:o,s:o}", "namespace", ns->path, "limits", limits, "used", used);
 }
 
-static bool keep_quota(const void *value, const char *prefix)
+static bool keep_quota(const void *value, const void *prefix)
 {
     return ((const struct core_namespace *)value)->has_quota && keep_namespace(value, prefix);
 }

@@ -138,8 +138,21 @@ static void test_metrics(void **state)
     assert_int_equal(th_call(&http, "GET", "/v1/usage?by=namespace", NULL, NULL, &r), 200);
     double usage = json_real_value(th_jpath(r.json, "total.gpu_seconds"));
     th_resp_free(&r);
-    th_note("allocated GPU-seconds: metrics %.3f, usage %.3f", after, usage);
+    /* and with the pod records, summed here independently: GPUs x (end - placement) */
+    assert_int_equal(th_call(&http, "GET", "/v1/pods?namespace=" NS, NULL, NULL, &r), 200);
+    double from_pods = 0;
+    size_t i;
+    json_t *pod;
+    json_array_foreach(json_object_get(r.json, "items"), i, pod) {
+        json_int_t start = json_integer_value(json_object_get(pod, "scheduled_ms"));
+        json_int_t end = json_integer_value(json_object_get(pod, "ended_ms"));
+        assert_true(end > start); /* the job has ended */
+        from_pods += json_number_value(json_object_get(pod, "gpus_allocated")) * (double)(end - start) / 1000.0;
+    }
+    th_resp_free(&r);
+    th_note("allocated GPU-seconds: metrics %.3f, usage %.3f, pod records %.3f", after, usage, from_pods);
     assert_true(after > usage - 0.01 && after < usage + 0.01);
+    assert_true(after > from_pods - 0.01 && after < from_pods + 0.01);
     free(first);
     free(second);
 
