@@ -8,10 +8,11 @@
  * weighted by how often each shape m comes in the workload. fgd places a pod
  * where that sum grows least.
  *
- * fgdpack keeps fgd's measure and breaks its ties, which are frequent
- * (every placement on an already full CPU, every whole GPU taken from an
- * idle node costs the same), towards packing: the node and GPU left with
- * the least free GPU milli, then the least free CPU. It scores the first
+ * fgdpack adds to fgd's measure, for whole-GPU pods, a pull towards the
+ * node left with the fewest free GPUs (PACK_MILLI per free GPU): fgd alone
+ * takes whole GPUs from idle large nodes as readily as from busy ones and
+ * later refuses multi-GPU pods. Its ties go to the GPU left fullest (shares)
+ * and then the node left with the least free GPU. It scores the first
  * candidate_limit nodes the index lists (tightest first) when that limit
  * is set, so a decision costs the same on any cluster size.
  *
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define SHARE_BUCKET_MILLI 50
+#define PACK_MILLI 30 /* fgdpack: measured best of 10..1000 on openb (bench/RESULTS.md) */
 #define MEMO_SIZE (1u << 18) /* fragmentation memo entries (24 bytes each) */
 #define SHARE_BUCKETS 21
 #define SLOT_CPU PLACE_MODELS_MAX
@@ -766,6 +768,11 @@ static struct score score_state(struct place_cluster *cl, uint32_t i, const stru
     int64_t delta = frag_memo(cl, n, cpu_left, n->mem_free - pod->mem, after) - node_frag_cached(cl, i);
     s.k[0] = delta;
     if (policy == PLACE_FGDPACK) {
+        /* whole GPUs come from the node left with the fewest free GPUs: a
+         * pull of PACK_MILLI expected milli-GPU per GPU left free, which
+         * keeps large nodes whole for multi-GPU pods */
+        if (pod->num_gpu > 0)
+            s.k[0] += cl->workload.weight_total * PACK_MILLI * gpu_left / PLACE_MILLI;
         /* ties: the GPU left fullest, then the node with the least free GPU */
         s.k[1] = c->device_count && c->mig < 0 && c->milli < PLACE_MILLI ? after[c->gpu[0]] : 0;
         s.k[2] = gpu_left;
