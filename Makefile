@@ -84,6 +84,7 @@ test: deps
 bench: deps
 	@scripts/install-deps wrk
 	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so $(BENCH_SRCS:bench/%.c=$(REL)/%)
+	@bench/run-place
 	@bench/run
 	@bench/run-wrk
 
