@@ -445,7 +445,8 @@ json_t *meter_ledger_usage(const struct ledger *l, const struct meter_query *q)
         acc_add(a, amount, price, &u, factor);
         acc_add(&total, amount, price, &u, factor);
     }
-    qsort(run.accs, run.count, sizeof *run.accs, cmp_acc);
+    if (run.count > 1)
+        qsort(run.accs, run.count, sizeof *run.accs, cmp_acc);
     for (size_t i = 0; i < run.count; i++) {
         json_t *row = acc_json(&run.accs[i], run.accs[i].key, factor_on);
         if (!row || json_array_append_new(rows, row) < 0)
