@@ -280,7 +280,40 @@ static void util_scale(const struct core_pod_util *in, int64_t part, int64_t who
     out->mem_mib_ms = (int64_t)(in->mem_mib_ms * f + 0.5);
 }
 
-/* The pod's utilisation inside [from, to). */
+static int64_t floor_hour(int64_t ms)
+{
+    return ms >= 0 ? ms / 3600000 * 3600000 : -((-ms + 3599999) / 3600000) * 3600000;
+}
+
+static int64_t overlap(int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t lo = a > c ? a : c, hi = b < d ? b : d;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* One rollup hour h of the pod, scaled by the part of the pod's time in
+ * that hour that lies in [lo, hi). */
+static int window_hour(const struct meter_query *q, const struct ledger_entry *e, int64_t end, int64_t h, int64_t lo,
+                       int64_t hi, struct core_pod_util *acc)
+{
+    struct core_pod_util u;
+    int64_t in_pod = overlap(h, h + 3600000, e->start_ms, end);
+    if (!in_pod)
+        return 0;
+    int r = q->util_window(q->util_window_arg, e->pod->id, h, h + 3600000, &u);
+    if (r < 0)
+        return r;
+    int64_t in_range = overlap(h, h + 3600000, lo, hi);
+    if (in_range < in_pod)
+        util_scale(&u, in_range, in_pod, &u);
+    core_pod_util_add(acc, &u);
+    return 0;
+}
+
+/* The pod's utilisation inside [from, to): all of it when its interval lies
+ * inside; else from its hourly rollups (the hours cut by the range counted
+ * by the share of the pod's time in them that the range holds); without
+ * rollups, its sums scaled by the overlap. */
 static void entry_util(const struct ledger_entry *e, const struct meter_query *q, int64_t end,
                        struct core_pod_util *ret)
 {
@@ -292,9 +325,20 @@ static void entry_util(const struct ledger_entry *e, const struct meter_query *q
         *ret = pod->util;
         return;
     }
-    if (q->util_window && q->util_window(q->util_window_arg, pod->id, q->from_ms, q->to_ms, ret) == 0)
-        return;
     int64_t lo = e->start_ms > q->from_ms ? e->start_ms : q->from_ms, hi = end < q->to_ms ? end : q->to_ms;
+    if (q->util_window) {
+        int64_t first = floor_hour(lo), last = floor_hour(hi - 1);
+        struct core_pod_util middle = {0};
+        int r = window_hour(q, e, end, first, lo, hi, ret);
+        if (r == 0 && last > first)
+            r = window_hour(q, e, end, last, lo, hi, ret);
+        if (r == 0 && last > first + 3600000 &&
+            (r = q->util_window(q->util_window_arg, pod->id, first + 3600000, last, &middle)) == 0)
+            core_pod_util_add(ret, &middle);
+        if (r == 0)
+            return;
+        memset(ret, 0, sizeof *ret);
+    }
     util_scale(&pod->util, hi - lo, end - e->start_ms, ret);
 }
 

@@ -216,6 +216,21 @@ static void test_job_charged_with_utilisation(void **state)
     assert_int_equal(th_call(&http, "GET", "/v1/usage?by=gpu", NULL, NULL, &r), 400);
     th_resp_free(&r);
 
+    /* a range that cuts the busy pod: its utilisation from the hourly rollups */
+    char path[256];
+    long long b_start = json_integer_value(json_object_get(busy, "scheduled_ms"));
+    long long b_end = json_integer_value(json_object_get(busy, "ended_ms"));
+    snprintf(path, sizeof path, "/v1/usage?by=pod&namespace=%s&from=%lld&to=%lld", NS_Q, b_start + (b_end - b_start) / 2,
+             b_end);
+    u = get_json(path);
+    row = row_of(u, NS "/busy-r0-a1");
+    th_note("half of busy: %.3f GPU-s, sampled %.3f, util %.2f %%", num(row, "gpu_seconds"),
+            num(row, "sampled_gpu_seconds"), num(row, "util_avg_pct"));
+    assert_true(fabs(num(row, "gpu_seconds") - (b_end - b_start - (b_end - b_start) / 2) / 1000.0) < 0.001);
+    assert_true(fabs(num(row, "util_avg_pct") - 80) < 0.01);
+    assert_true(num(row, "sampled_gpu_seconds") <= num(row, "gpu_seconds") + 0.001);
+    json_decref(u);
+
     /* the CLI shows the factor's lines as columns */
     char *argv[] = {(char *)th_server_bin(), "usage", "--by", "capacity", "-n", NS, "--server", srv.url, "--token",
                     srv.token, NULL};

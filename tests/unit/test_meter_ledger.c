@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "core/meter.h"
 #include "core/model.h"
 #include "core/spec.h"
@@ -43,7 +45,18 @@ struct seen_pod {
     int64_t milli[CORE_POD_DEVICES_MAX];
 };
 
+/* Rollups captured from POD_UTIL effects: what the store would hold. */
+struct rollups {
+    size_t count;
+    struct {
+        uint64_t pod;
+        int64_t hour;
+        struct core_pod_util u;
+    } rows[64];
+};
+
 struct sim {
+    struct rollups *rollups; /* NULL, or where POD_UTIL effects go */
     struct core_state st;
     struct core_effects fx;
     struct core_reply reply;
@@ -54,6 +67,23 @@ struct sim {
     struct core_pod_util util_effects; /* the sum of every POD_UTIL effect */
     int64_t util_hours_bad;            /* POD_UTIL effects whose hour is not the hour of now */
 };
+
+static void keep_rollup(struct rollups *r, const struct core_effect *e)
+{
+    {
+        size_t k = 0;
+        while (k < r->count && !(r->rows[k].pod == e->pod_id && r->rows[k].hour == e->at_ms))
+            k++;
+        if (k == r->count) {
+            assert_true(r->count < 64);
+            memset(&r->rows[k], 0, sizeof r->rows[k]);
+            r->rows[k].pod = e->pod_id;
+            r->rows[k].hour = e->at_ms;
+            r->count++;
+        }
+        core_pod_util_add(&r->rows[k].u, &e->util);
+    }
+}
 
 static uint64_t next(struct sim *s)
 {
@@ -83,6 +113,8 @@ static void observe(struct sim *s)
         if (e->kind == CORE_EFFECT_POD_UTIL) {
             core_pod_util_add(&s->util_effects, &e->util);
             s->util_hours_bad += e->at_ms != s->now / HOUR_MS * HOUR_MS;
+            if (s->rollups)
+                keep_rollup(s->rollups, e);
         }
         if (e->kind != CORE_EFFECT_POD_PUT || seen_find(s, e->pod->id))
             continue;
@@ -602,7 +634,10 @@ static json_t *find_row(const json_t *u, const char *key)
 static double num(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
-    assert_true(json_is_number(v));
+    if (!json_is_number(v)) {
+        char *text = json_dumps(obj, JSON_COMPACT);
+        fail_msg("%s is not a number in %s", key, text ? text : "?");
+    }
     return json_number_value(v);
 }
 
@@ -701,6 +736,69 @@ static void test_util_attribution(void **state)
     cmd.util_sample->interval_ms = 15000;
     assert_int_equal(apply(s, &cmd), GPUAAS_ENOTFOUND);
     core_cmd_clear(&cmd);
+    sim_free(s);
+    free(s);
+}
+
+static int rollup_window(void *arg, uint64_t pod_id, int64_t from, int64_t to, struct core_pod_util *ret)
+{
+    const struct rollups *r = arg;
+    memset(ret, 0, sizeof *ret);
+    for (size_t k = 0; k < r->count; k++)
+        if (r->rows[k].pod == pod_id && r->rows[k].hour >= from && r->rows[k].hour < to)
+            core_pod_util_add(ret, &r->rows[k].u);
+    return 0;
+}
+
+/* A range that cuts a pod's interval takes its utilisation from the hourly
+ * rollups: exact at hour boundaries, by share of the hour inside one. */
+static void test_util_window(void **state)
+{
+    (void)state;
+    struct sim *s = calloc(1, sizeof *s);
+    struct rollups *r = calloc(1, sizeof *r);
+    assert_non_null(s);
+    assert_non_null(r);
+    sim_init(s, 9, at("2026-11-25T10:30:00Z"));
+    s->rollups = r;
+    make_namespace(s, "team/p/dev");
+    put_node(s, "b", "Ready");
+    assert_int_equal(submit(s, "team/p/dev", "w", json_pack("{s:i}", "gpus", 1), NULL, NULL), 0);
+    int64_t end = at("2026-11-25T12:30:00Z");
+    while (s->now < end) {
+        s->now += 15000;
+        int64_t hour = s->now / HOUR_MS % 24;
+        round_b(s, hour == 10 ? 90 : hour == 11 ? 50 : 10, 0, 0);
+    }
+    const struct core_pod *pod = pod_of_job(s, "team/p/dev", "w");
+    struct meter_query q = {.from_ms = at("2026-11-25T11:00:00Z"), .to_ms = at("2026-11-25T12:00:00Z"),
+                            .now_ms = s->now, .by = METER_BY_POD, .util_window = rollup_window, .util_window_arg = r};
+    json_t *u = meter_usage_query(&s->st, &q);
+    json_t *row = find_row(u, "team/p/dev/w-r0-a1");
+    assert_true(fabs(num(row, "util_avg_pct") - 50) < 1e-9);
+    assert_true(fabs(num(row, "sampled_gpu_seconds") - 3600) < 1e-6);
+    json_decref(u);
+    q.from_ms = at("2026-11-25T11:15:00Z");
+    u = meter_usage_query(&s->st, &q);
+    row = find_row(u, "team/p/dev/w-r0-a1");
+    assert_true(fabs(num(row, "util_avg_pct") - 50) < 1e-9);
+    assert_true(fabs(num(row, "sampled_gpu_seconds") - 2700) < 1e-6);
+    json_decref(u);
+    /* across hours 10 (half of it the pod's) and 11; a round belongs to the
+     * hour it was taken in, so hour 10 has the rounds 10:30:15..10:59:45 */
+    q.from_ms = 0;
+    u = meter_usage_query(&s->st, &q);
+    row = find_row(u, "team/p/dev/w-r0-a1");
+    assert_true(fabs(num(row, "util_avg_pct") - (90.0 * 1785 + 50.0 * 3600) / 5385) < 1e-9);
+    json_decref(u);
+    /* without rollups: the pod's sums scaled by the overlap */
+    q.util_window = NULL;
+    u = meter_usage_query(&s->st, &q);
+    row = find_row(u, "team/p/dev/w-r0-a1");
+    double all = (double)pod->util.util_milli_ms / pod->util.sampled_milli_ms;
+    assert_true(fabs(num(row, "util_avg_pct") - all) < 0.01);
+    json_decref(u);
+    free(r);
     sim_free(s);
     free(s);
 }
@@ -814,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_sim_conservation_seed_2),
         cmocka_unit_test(test_sim_conservation_seed_3),
         cmocka_unit_test(test_util_attribution),
+        cmocka_unit_test(test_util_window),
         cmocka_unit_test(test_util_factor_steps),
         cmocka_unit_test(test_ledger_order_and_range),
         cmocka_unit_test(test_tz_months),
