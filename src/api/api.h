@@ -16,9 +16,11 @@
 typedef int (*api_log_path_fn)(void *arg, uint64_t pod_id, char *out, size_t out_size);
 
 struct meter_prices;
+struct tzmonth_table;
 
 struct api_config {
     const struct meter_prices *prices; /* for /v1/usage (may be NULL) */
+    const struct tzmonth_table *months; /* calendar months in the metering time zone (NULL: UTC) */
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
@@ -38,6 +40,8 @@ unsigned api_port(const struct api_server *server);
 int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size);
 void api_gpu_annotate(const struct api_server *server, json_t *rows);
 const struct meter_prices *api_prices(const struct api_server *server);
+/* The metering time zone's months (NULL: UTC); see lib/tzmonth.h. */
+const struct tzmonth_table *api_months(const struct api_server *server);
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

@@ -39,10 +39,12 @@ struct api_server {
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
     const struct meter_prices *prices;
+    const struct tzmonth_table *months;
     atomic_bool ready;
 };
 
 const struct meter_prices *api_prices(const struct api_server *server) { return server->prices; }
+const struct tzmonth_table *api_months(const struct api_server *server) { return server->months; }
 
 void api_gpu_annotate(const struct api_server *server, json_t *rows)
 {
@@ -500,6 +502,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->log_path_arg = cfg->log_path_arg;
     server->gpu_annotate = cfg->gpu_annotate;
     server->prices = cfg->prices;
+    server->months = cfg->months;
     server->gpu_annotate_arg = cfg->gpu_annotate_arg;
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread

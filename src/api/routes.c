@@ -10,6 +10,7 @@
 #include "core/spec.h"
 #include "gpuaas/error.h"
 #include "lib/quantity.h"
+#include "lib/tzmonth.h"
 
 #define EVENTS_PER_JOB_MAX 1000
 
@@ -528,18 +529,44 @@ static bool usage_keep(const char *ns, void *arg)
     return !f->req->ereq.who || core_authorize(f->st, f->req->ereq.who, ACTION_READ, ns) == 0;
 }
 
+struct usage_store {
+    struct store *store;
+    const struct store_ops *ops;
+};
+
+/* A pod crossing the range's edge: its utilisation from the hourly rollups. */
+static int usage_util_window(void *arg, uint64_t pod_id, int64_t from_ms, int64_t to_ms, struct core_pod_util *ret)
+{
+    struct usage_store *us = arg;
+    return us->ops->pod_util_range ? us->ops->pod_util_range(us->store, pod_id, from_ms, to_ms, ret)
+                                   : GPUAAS_ENOTFOUND;
+}
+
 static void q_usage(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                     struct core_reply *reply)
 {
-    (void)store, (void)ops;
     struct api_request *req = arg;
     struct usage_query *q = req->ereq.query_data;
     struct usage_filter f = {st, req, req->ereq.cmd.namespace_path};
-    reply_json(reply, meter_usage(st, q->from_ms, q->to_ms, api_now_ms(req->server), q->by, api_prices(req->server),
-                                  usage_keep, &f));
+    struct usage_store us = {store, ops};
+    const struct tzmonth_table *months = api_months(req->server);
+    struct meter_query mq = {
+        .from_ms = q->from_ms,
+        .to_ms = q->to_ms,
+        .now_ms = api_now_ms(req->server),
+        .by = q->by,
+        .prices = api_prices(req->server),
+        .keep = usage_keep,
+        .keep_arg = &f,
+        .util_window = usage_util_window,
+        .util_window_arg = &us,
+        .time_zone = months && months->zone[0] ? months->zone : "UTC",
+    };
+    reply_json(reply, meter_usage_query(st, &mq));
 }
 
-/* GET /v1/usage?month=2026-11 | from=T&to=T [&by=namespace|project|org|model|capacity|node|pod] [&namespace=NS] */
+/* GET /v1/usage?month=2026-11 | from=T&to=T [&by=namespace|project|org|model|capacity|node|node-group|series|pod]
+ * [&namespace=NS]; a month is a calendar month in metering.time_zone */
 static enum api_outcome h_usage(struct api_request *req)
 {
     if (!take_namespace_param(req, false))
@@ -550,8 +577,8 @@ static enum api_outcome h_usage(struct api_request *req)
     const char *month = api_query(req, "month"), *from = api_query(req, "from"), *to = api_query(req, "to");
     const char *by = api_query(req, "by");
     int r = 0;
-    if (month)
-        r = meter_month_range(month, &q->from_ms, &q->to_ms);
+    if (month) /* a calendar month in the configured time zone */
+        r = tzmonth_range(api_months(req->server), month, &q->from_ms, &q->to_ms);
     else {
         q->to_ms = api_now_ms(req->server);
         q->from_ms = 0;
@@ -567,7 +594,8 @@ static enum api_outcome h_usage(struct api_request *req)
     }
     if (by && meter_group_from_name(by, &q->by) < 0) {
         free(q);
-        return api_error(req, GPUAAS_EPARSE, "by", "by must be namespace, project, org, model, capacity, node or pod");
+        return api_error(req, GPUAAS_EPARSE, "by",
+                         "by must be namespace, project, org, model, capacity, node, node-group, series or pod");
     }
     req->ereq.query_data = q;
     req->ereq.query_data_free = free;

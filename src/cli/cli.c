@@ -175,7 +175,7 @@ static const struct verb verb_table[] = {
     {"usage", cli_verb_usage, CLI_OPT_MONTH | CLI_OPT_FROM | CLI_OPT_TO | CLI_OPT_BY, true,
      "Show GPU time and cost",
      "Usage: gpuaas usage [--month YYYY-MM | --from TIME --to TIME]\n"
-     "                    [--by namespace|project|org|model|capacity|node|pod]\n"
+     "                    [--by namespace|project|org|model|capacity|node|node-group|pod]\n"
      "                    [-n NAMESPACE] [-o table|json|yaml|csv]\n"
      "\n"
      "Sums the GPU time of the pods you can see over a period, grouped by --by\n"

@@ -12,7 +12,8 @@
 #include "cli/output.h"
 #include "gpuaas/error.h"
 
-static const char *const usage_groups[] = {"namespace", "project", "org", "model", "capacity", "node", "pod"};
+static const char *const usage_groups[] = {"namespace", "project", "org",        "model", "capacity",
+                                           "node",      "pod",     "node-group", "series"};
 
 bool cli_usage_month_valid(const char *text)
 {
@@ -50,7 +51,9 @@ int cli_usage_check(const char *month, const char *from, const char *to, const c
         return GPUAAS_EINVAL;
     }
     if (by && !cli_usage_by_valid(by)) {
-        snprintf(err, err_size, "--by \"%s\" is not one of namespace, project, org, model, capacity, node, pod", by);
+        snprintf(err, err_size,
+                 "--by \"%s\" is not one of namespace, project, org, model, capacity, node, node-group, series, pod",
+                 by);
         return GPUAAS_EINVAL;
     }
     return 0;
@@ -140,18 +143,37 @@ static const char *row_key(const json_t *row, char *buf, size_t size)
     return text ? text : "";
 }
 
-static int add_table_row(struct table *t, const char *key, const json_t *row, const char *currency)
+static void money(char *out, size_t size, const json_t *v, const char *currency)
 {
-    char hours[48], pods[32], cost[64];
-    const json_t *c = json_object_get(row, "cost");
+    if (json_is_number(v))
+        snprintf(out, size, "%.2f%s%s", json_number_value(v), *currency ? " " : "", currency);
+    else
+        snprintf(out, size, "-");
+}
+
+/* With the utilisation factor on, the list price, the discount and the cost
+ * of idle allocated time are columns of their own. */
+static int add_table_row(struct table *t, const char *key, const json_t *row, const char *currency, bool factor)
+{
+    char hours[48], pods[32], util[32], idle[48], list[64], discount[64], idle_cost[64], cost[64];
+    const json_t *u = json_object_get(row, "util_avg_pct");
 
     snprintf(hours, sizeof hours, "%.3f", num(row, "gpu_hours"));
     snprintf(pods, sizeof pods, "%.0f", num(row, "pods"));
-    if (json_is_number(c))
-        snprintf(cost, sizeof cost, "%.2f%s%s", json_number_value(c), *currency ? " " : "", currency);
+    if (json_is_number(u))
+        snprintf(util, sizeof util, "%.1f", json_number_value(u));
     else
-        snprintf(cost, sizeof cost, "-");
-    const char *cells[] = {key, hours, pods, cost};
+        snprintf(util, sizeof util, "-");
+    snprintf(idle, sizeof idle, "%.3f", num(row, "idle_gpu_seconds") / 3600.0);
+    money(cost, sizeof cost, json_object_get(row, "cost"), currency);
+    if (!factor) {
+        const char *cells[] = {key, hours, pods, util, idle, cost};
+        return table_add_row(t, cells);
+    }
+    money(list, sizeof list, json_object_get(row, "list_cost"), currency);
+    money(discount, sizeof discount, json_object_get(row, "utilisation_discount"), currency);
+    money(idle_cost, sizeof idle_cost, json_object_get(row, "idle_cost"), currency);
+    const char *cells[] = {key, hours, pods, util, idle, list, discount, idle_cost, cost};
     return table_add_row(t, cells);
 }
 
@@ -160,22 +182,29 @@ static int print_table(const json_t *reply, const char *by, const char *currency
     char header[64], kbuf[64];
     struct table *t = NULL;
     const json_t *row, *rows = json_object_get(reply, "rows"), *total = json_object_get(reply, "total");
+    bool factor = json_is_true(json_object_get(reply, "utilisation_factor"));
     size_t i;
     int r, rc = CLI_EXIT_OK;
 
     cli_upper(by, header, sizeof header);
-    if (table_new(4, &t) < 0)
+    if (table_new(factor ? 9 : 6, &t) < 0)
         return cli_fail("out of memory");
-    const char *headers[] = {header, "GPU-HOURS", "PODS", "COST"};
-    r = table_add_row(t, headers);
+    if (factor) {
+        const char *headers[] = {header, "GPU-HOURS", "PODS", "UTIL%", "IDLE-GPU-HOURS", "LIST", "UTIL-DISCOUNT",
+                                 "IDLE-COST", "COST"};
+        r = table_add_row(t, headers);
+    } else {
+        const char *headers[] = {header, "GPU-HOURS", "PODS", "UTIL%", "IDLE-GPU-HOURS", "COST"};
+        r = table_add_row(t, headers);
+    }
     json_array_foreach(rows, i, row)
     {
         if (r < 0)
             break;
-        r = add_table_row(t, row_key(row, kbuf, sizeof kbuf), row, currency);
+        r = add_table_row(t, row_key(row, kbuf, sizeof kbuf), row, currency, factor);
     }
     if (r == 0 && json_is_object(total))
-        r = add_table_row(t, "TOTAL", total, currency);
+        r = add_table_row(t, "TOTAL", total, currency, factor);
     if (r < 0)
         rc = cli_fail("cannot build the table: %s", gpuaas_strerror(r));
     else
@@ -184,7 +213,14 @@ static int print_table(const json_t *reply, const char *by, const char *currency
     return rc;
 }
 
-static int print_csv_row(const char *key, const json_t *row, const char *currency)
+static void print_csv_number(const json_t *v, int decimals)
+{
+    putchar(',');
+    if (json_is_number(v))
+        printf("%.*f", decimals, json_number_value(v));
+}
+
+static int print_csv_row(const char *key, const json_t *row, const char *currency, bool factor)
 {
     char *k = cli_csv_field(key), *cur = cli_csv_field(currency);
     const json_t *c = json_object_get(row, "cost");
@@ -197,7 +233,16 @@ static int print_csv_row(const char *key, const json_t *row, const char *currenc
     printf("%s,%.6f,%.3f,%.0f,", k, num(row, "gpu_hours"), num(row, "gpu_seconds"), num(row, "pods"));
     if (json_is_number(c))
         printf("%.2f", json_number_value(c));
-    printf(",%s\n", json_is_number(c) ? cur : "");
+    printf(",%s", json_is_number(c) ? cur : "");
+    print_csv_number(json_object_get(row, "util_avg_pct"), 2);
+    print_csv_number(json_object_get(row, "idle_gpu_seconds"), 3);
+    print_csv_number(json_object_get(row, "mem_avg_bytes"), 0);
+    if (factor) {
+        print_csv_number(json_object_get(row, "list_cost"), 2);
+        print_csv_number(json_object_get(row, "utilisation_discount"), 2);
+        print_csv_number(json_object_get(row, "idle_cost"), 2);
+    }
+    putchar('\n');
     free(k);
     free(cur);
     return CLI_EXIT_OK;
@@ -207,18 +252,20 @@ static int print_csv(const json_t *reply, const char *currency)
 {
     char kbuf[64];
     const json_t *row, *total = json_object_get(reply, "total");
+    bool factor = json_is_true(json_object_get(reply, "utilisation_factor"));
     size_t i;
     int rc = CLI_EXIT_OK;
 
-    printf("key,gpu_hours,gpu_seconds,pods,cost,currency\n");
+    printf("key,gpu_hours,gpu_seconds,pods,cost,currency,util_avg_pct,idle_gpu_seconds,mem_avg_bytes%s\n",
+           factor ? ",list_cost,utilisation_discount,idle_cost" : "");
     json_array_foreach(json_object_get(reply, "rows"), i, row)
     {
-        rc = print_csv_row(row_key(row, kbuf, sizeof kbuf), row, currency);
+        rc = print_csv_row(row_key(row, kbuf, sizeof kbuf), row, currency, factor);
         if (rc != CLI_EXIT_OK)
             return rc;
     }
     if (json_is_object(total))
-        rc = print_csv_row("total", total, currency);
+        rc = print_csv_row("total", total, currency, factor);
     return rc;
 }
 

@@ -11,7 +11,7 @@
 bool cli_usage_month_valid(const char *text);
 
 /* Whether text is a grouping the server knows: namespace, project, org,
- * model, capacity, node or pod. */
+ * model, capacity, node, node-group, series or pod. */
 bool cli_usage_by_valid(const char *text);
 
 /* Check the combination of --month/--from/--to/--by (each may be NULL).

@@ -31,5 +31,11 @@ int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects 
 /* Rebuilds queue, counters and allocations after a restore. */
 void sched_restore_finish(struct core_state *st);
 void sched_free(struct core_state *st);
+/* Adds the pod's interval to the usage ledger (restoring: out of order allowed). */
+int sched_ledger_record(struct core_state *st, const struct core_pod *pod, bool restoring);
+
+/* util.c */
+int util_apply_sample(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, struct core_effects *fx,
+                      struct core_reply *reply);
 
 #endif

@@ -99,6 +99,7 @@ int core_state_init(struct core_state *st)
     hmap_init(&st->nodes);
     hmap_init(&st->jobs_by_id);
     hmap_init(&st->pods);
+    ledger_init(&st->ledger);
     st->next_job_id = 1;
     st->next_pod_id = 1;
     st->cfg.restart_backoff_ms = 10000;
@@ -137,6 +138,7 @@ void core_state_free(struct core_state *st)
     for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);)
         free(value);
     sched_free(st);
+    ledger_free(&st->ledger);
     free(st->bindings);
     hmap_free(&st->namespaces);
     hmap_free(&st->jobs);
@@ -221,6 +223,8 @@ void core_cmd_clear(struct core_cmd *cmd)
     cmd->node = NULL;
     free(cmd->quota);
     cmd->quota = NULL;
+    free(cmd->util_sample);
+    cmd->util_sample = NULL;
 }
 
 void core_effects_init(struct core_effects *fx) { memset(fx, 0, sizeof *fx); }
@@ -747,6 +751,7 @@ int core_apply(struct core_state *st, struct core_cmd *cmd, int64_t now_ms, stru
     case CORE_CMD_BINDING_PUT: return apply_binding_put(st, cmd, fx, reply);
     case CORE_CMD_BINDING_DELETE: return apply_binding_delete(st, cmd, fx, reply);
     case CORE_CMD_NOTHING: reply->err = 0; return 0;
+    case CORE_CMD_UTIL_SAMPLE: return util_apply_sample(st, cmd, now_ms, fx, reply);
     }
     return core_reply_error(reply, GPUAAS_EINVAL, NULL, "unknown command %d", (int)cmd->kind);
 }

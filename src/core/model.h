@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ledger.h"
 #include "core/names.h"
 #include "core/quota.h"
 #include "core/rbac.h"
@@ -92,6 +93,9 @@ struct core_node_alloc {
     uint64_t mig_pod[CORE_NODE_GPUS_MAX][CORE_MIG_DEVICES_MAX]; /* MIG slice holder */
     int64_t cpu_milli_used;
     int64_t memory_bytes_used;
+    /* ids of the pods holding anything here (to attribute GPU samples) */
+    uint32_t pod_count;
+    uint64_t pods[CORE_NODE_PODS_MAX];
 };
 
 struct core_node {
@@ -106,6 +110,7 @@ struct core_node {
     int64_t updated_ms;
     struct core_node_alloc alloc;
     int32_t pods_active;
+    int64_t util_sampled_ms; /* when its GPUs were last sampled (runtime only) */
 };
 
 /* One device given to a pod: a whole GPU, a MIG slice or a share of a GPU. */
@@ -118,6 +123,23 @@ struct core_pod_device {
 };
 
 #define CORE_POD_DEVICES_MAX CORE_NODE_GPUS_MAX
+
+/* Sampled GPU utilisation of a pod, as running sums. Each sample of a
+ * device is weighted by the device's share (milli-GPU, meter_device_milli)
+ * times the time it covers, so averages are per GPU-second, not per sample.
+ * Exact integers; the same shape is one hour's rollup in the store. */
+struct core_pod_util {
+    int64_t samples;          /* sampling rounds that covered the pod */
+    int64_t sampled_milli_ms; /* milli-GPU x ms covered by samples */
+    int64_t util_milli_ms;    /* utilisation % x milli-GPU x ms */
+    int64_t idle_milli_ms;    /* the part of sampled_milli_ms below CORE_IDLE_UTIL_PCT */
+    int64_t mem_ms;           /* ms covered by memory readings */
+    int64_t mem_mib_ms;       /* MiB in use by the pod x ms */
+};
+
+#define CORE_IDLE_UTIL_PCT 10
+
+void core_pod_util_add(struct core_pod_util *to, const struct core_pod_util *delta);
 
 /* One attempt of one replica: the unit that runs, and the unit of metering. */
 struct core_pod {
@@ -145,6 +167,7 @@ struct core_pod {
     bool oom_killed;
     char handle[128];     /* the executor's handle, to adopt after a restart */
     char message[CORE_REASON_MAX];
+    struct core_pod_util util; /* sampled utilisation (restored from the hourly rollups) */
 };
 
 #define CORE_PODS_MAX 4000000
@@ -179,6 +202,8 @@ struct core_state {
     /* nodes in name order, for deterministic placement */
     struct core_node **node_order;
     size_t node_order_count;
+    /* every pod attempt's allocated interval, sorted by start (metering) */
+    struct ledger ledger;
 };
 
 enum core_cmd_kind {
@@ -196,6 +221,23 @@ enum core_cmd_kind {
     CORE_CMD_BINDING_PUT,    /* binding */
     CORE_CMD_BINDING_DELETE, /* binding */
     CORE_CMD_NOTHING,        /* changes nothing (e.g. carries an audit record) */
+    CORE_CMD_UTIL_SAMPLE,    /* util_sample: one sampling round of a node's GPUs */
+};
+
+/* One device's reading: a GPU (whole or shared) or a MIG device, by UUID. */
+struct core_util_reading {
+    char uuid[64];
+    int32_t util_pct;          /* 0..100; -1: not available (the device is skipped) */
+    int64_t memory_used_bytes; /* -1: not available */
+};
+
+#define CORE_UTIL_READINGS_MAX (CORE_NODE_GPUS_MAX * (1 + CORE_MIG_DEVICES_MAX))
+
+struct core_util_sample {
+    char node[NAME_LABEL_MAX + 1];
+    int64_t interval_ms; /* the sampling period: a round covers at most twice this */
+    uint32_t count;
+    struct core_util_reading readings[CORE_UTIL_READINGS_MAX];
 };
 
 struct core_cmd {
@@ -206,6 +248,7 @@ struct core_cmd {
     struct core_node *node;               /* NODE_PUT: owned by the command (core_cmd_clear frees it) */
     struct quota_amounts *quota;          /* QUOTA_SET: owned by the command */
     struct rbac_binding binding;          /* BINDING_* */
+    struct core_util_sample *util_sample; /* UTIL_SAMPLE: owned by the command */
     bool binding_namespace_may_be_missing; /* BINDING_PUT from the config: the namespace may come later */
     /* POD_STARTED, POD_EXITED */
     uint64_t pod_id;
@@ -232,6 +275,7 @@ enum core_effect_kind {
     CORE_EFFECT_QUOTA_DELETE, /* path */
     CORE_EFFECT_BINDING_PUT,    /* binding */
     CORE_EFFECT_BINDING_DELETE, /* binding */
+    CORE_EFFECT_POD_UTIL,       /* pod_id, at_ms (the hour), util: add to the hour's rollup */
 };
 
 /* Pointers in an effect are valid only until the next core_* call. */
@@ -249,6 +293,7 @@ struct core_effect {
     char event_type[32];               /* EVENT */
     char event_message[CORE_REASON_MAX];
     struct rbac_binding binding;       /* BINDING_* */
+    struct core_pod_util util;         /* POD_UTIL: what this round adds */
 };
 
 /* Grows as needed: one scheduling pass can place many pods. */
@@ -288,6 +333,8 @@ int core_restore_node(struct core_state *st, const struct core_node *node);
 int core_restore_pod(struct core_state *st, const struct core_pod *pod);
 int core_restore_quota(struct core_state *st, const char *path, const struct quota_amounts *limit);
 int core_restore_binding(struct core_state *st, const struct rbac_binding *binding);
+/* Adds stored utilisation sums to a restored pod (GPUAAS_ENOTFOUND: no such pod). */
+int core_restore_pod_util(struct core_state *st, uint64_t pod_id, const struct core_pod_util *util);
 
 /* The group every platform-admin token carries (bound to platform-admin
  * everywhere by a built-in binding that cannot be removed). */

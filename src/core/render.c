@@ -396,6 +396,16 @@ json_t *core_render_pod(const struct core_pod *pod)
     failed |= json_object_set_new(obj, "stop_requested", json_boolean(pod->stop_requested));
     failed |= json_object_set_new(obj, "handle", json_string(pod->handle));
     failed |= json_object_set_new(obj, "message", json_string(pod->message));
+    /* sampled utilisation (GPU-second weighted); null before any sample */
+    const struct core_pod_util *u = &pod->util;
+    failed |= json_object_set_new(obj, "util_avg_pct", u->sampled_milli_ms
+                                                           ? json_real((double)u->util_milli_ms / u->sampled_milli_ms)
+                                                           : json_null());
+    failed |= json_object_set_new(obj, "util_samples", json_integer(u->samples));
+    failed |= json_object_set_new(obj, "idle_gpu_seconds", json_real(u->idle_milli_ms / 1e6));
+    failed |= json_object_set_new(obj, "mem_avg_bytes",
+                                  u->mem_ms ? json_integer((json_int_t)((double)u->mem_mib_ms / u->mem_ms * 1048576.0))
+                                            : json_null());
     if (failed) {
         json_decref(obj);
         return NULL;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/meter.h"
 #include "gpuaas/error.h"
 
 #define GPU_MILLI_WHOLE 1000
@@ -340,6 +341,31 @@ static bool gpu_free_whole(const struct core_node *node, uint32_t g)
     return !node->gpus[g].mig_mode && !a->gpu_pod[g] && !a->gpu_milli_used[g];
 }
 
+/* The node's pod list stays sorted by id (and zero past its end), so that a
+ * restored state equals the live one byte for byte. */
+static void alloc_pod_add(struct core_node_alloc *a, uint64_t pod_id)
+{
+    if (a->pod_count >= CORE_NODE_PODS_MAX)
+        return;
+    uint32_t i = a->pod_count;
+    while (i > 0 && a->pods[i - 1] > pod_id) {
+        a->pods[i] = a->pods[i - 1];
+        i--;
+    }
+    a->pods[i] = pod_id;
+    a->pod_count++;
+}
+
+static void alloc_pod_remove(struct core_node_alloc *a, uint64_t pod_id)
+{
+    for (uint32_t i = 0; i < a->pod_count; i++)
+        if (a->pods[i] == pod_id) {
+            memmove(&a->pods[i], &a->pods[i + 1], (a->pod_count - i - 1) * sizeof a->pods[0]);
+            a->pods[--a->pod_count] = 0;
+            return;
+        }
+}
+
 /* Reserves what one replica needs on `node`, recording it in pod. All whole
  * GPUs of a pod are of one model (`model`, when the selector names one). */
 static bool node_take(struct core_node *node, const struct job_resources *res, const char *model,
@@ -412,6 +438,7 @@ static bool node_take(struct core_node *node, const struct job_resources *res, c
     a->cpu_milli_used += res->cpu_milli;
     a->memory_bytes_used += res->memory_bytes;
     node->pods_active++;
+    alloc_pod_add(a, pod->id);
     snprintf(pod->node, sizeof pod->node, "%s", node->name);
     pod->cpu_milli = res->cpu_milli;
     pod->memory_bytes = res->memory_bytes;
@@ -445,6 +472,7 @@ static void node_release(struct core_node *node, const struct core_pod *pod)
     a->cpu_milli_used -= pod->cpu_milli;
     a->memory_bytes_used -= pod->memory_bytes;
     node->pods_active--;
+    alloc_pod_remove(a, pod->id);
 }
 
 static struct core_node *node_get(struct core_state *st, const char *name)
@@ -792,6 +820,8 @@ static int place_job(struct core_state *st, struct core_job *job, int64_t now_ms
             continue;
         }
         quota_charge(st, pod, +1);
+        if (sched_ledger_record(st, pod, false) < 0)
+            fx->out_of_memory = true; /* the engine stops; a restart rebuilds the ledger */
         core_effect_add(fx, CORE_EFFECT_POD_PUT)->pod = pod;
         core_effect_add(fx, CORE_EFFECT_POD_START)->pod_id = pod->id;
         char devices[CORE_REASON_MAX] = "";
@@ -1047,6 +1077,7 @@ int sched_apply_pod_exited(struct core_state *st, struct core_cmd *cmd, int64_t 
     if (!pod->started_ms && !cmd->lost && !(cmd->exit_code < 0 && cmd->message[0] && !cmd->exit_signal))
         pod->started_ms = pod->scheduled_ms;
     pod->ended_ms = now_ms;
+    ledger_close(&st->ledger, pod, pod->id, pod->scheduled_ms, pod->ended_ms);
     pod->exit_code = cmd->exit_code;
     pod->exit_signal = cmd->exit_signal;
     pod->oom_killed = cmd->oom_killed;
@@ -1093,6 +1124,20 @@ int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects 
 
 /* ---- restore ---------------------------------------------------------------------------- */
 
+int sched_ledger_record(struct core_state *st, const struct core_pod *pod, bool restoring)
+{
+    const struct core_node *node = core_find_node(st, pod->node);
+    const char *group = node ? core_node_label(node, "gpuaas.io/node-group") : NULL;
+    struct ledger_fields f = {.ns = pod->namespace_path, .node = pod->node, .node_group = group ? group : "",
+                              .model = pod->gpu_model[0] ? pod->gpu_model : "none", .capacity = pod->capacity_type};
+    int32_t milli = 0;
+    for (uint32_t d = 0; d < pod->device_count; d++)
+        milli += (int32_t)meter_device_milli(&pod->devices[d]);
+    if (restoring)
+        return ledger_append(&st->ledger, pod, &f, pod->scheduled_ms, pod->ended_ms, milli);
+    return ledger_add(&st->ledger, pod, pod->id, &f, pod->scheduled_ms, pod->ended_ms, milli);
+}
+
 int core_restore_pod(struct core_state *st, const struct core_pod *src)
 {
     struct core_pod *pod = malloc(sizeof *pod);
@@ -1103,6 +1148,11 @@ int core_restore_pod(struct core_state *st, const struct core_pod *src)
     if (hmap_get(&st->pods, pod->id_key) || hmap_put(&st->pods, pod->id_key, pod) < 0) {
         free(pod);
         return GPUAAS_EEXIST;
+    }
+    if (sched_ledger_record(st, pod, true) < 0) {
+        hmap_remove(&st->pods, pod->id_key);
+        free(pod);
+        return GPUAAS_ENOMEM;
     }
     if (pod->id >= st->next_pod_id)
         st->next_pod_id = pod->id + 1;
@@ -1133,6 +1183,7 @@ static bool attempt_failed(struct core_state *st, const struct core_job *job)
 void sched_restore_finish(struct core_state *st)
 {
     void *value;
+    ledger_sort(&st->ledger);
     sched_nodes_changed(st);
     /* attempts and allocations from the pods */
     for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
@@ -1169,6 +1220,7 @@ void sched_restore_finish(struct core_state *st)
         a->cpu_milli_used += pod->cpu_milli;
         a->memory_bytes_used += pod->memory_bytes;
         node->pods_active++;
+        alloc_pod_add(a, pod->id);
     }
     /* pending jobs back in the queue, in id order */
     size_t n = 0, cap = st->jobs.count;

@@ -9,6 +9,7 @@
 #include "core/model.h"
 #include "gpuaas/error.h"
 #include "lib/quantity.h"
+#include "lib/tzmonth.h"
 #include "lib/yamljson.h"
 
 /* The default: the local host plus simulated nodes, a small spot/on-demand
@@ -26,6 +27,10 @@ const char config_default_yaml[] =
     "    A100: {on-demand: 4.096, spot: 1.639}\n"
     "    H100: {on-demand: 12.29, spot: 4.92}\n"
     "stop_grace: 10s        # SIGTERM, then SIGKILL after this\n"
+    "metering:\n"
+    "  time_zone: UTC          # calendar months of usage and reports (IANA name)\n"
+    "  sample_interval: 15s    # GPU utilisation sampling period\n"
+    "  utilisation_factor: false  # bill list price x a factor from each pod's utilisation\n"
     "nodes:\n"
     "  # this host: its GPUs come from NVML, or from the fake NVML when it has none\n"
     "  - name: local\n"
@@ -212,13 +217,37 @@ static int parse_prices(const json_t *prices, struct meter_prices *out, char *er
     return 0;
 }
 
+#define UTIL_SAMPLE_MIN_MS 1000
+#define UTIL_SAMPLE_MAX_MS 600000
+
+/* metering: {time_zone: Europe/Berlin, sample_interval: 15s, utilisation_factor: false} */
+static int parse_metering(const json_t *metering, struct server_config *cfg, char *err, size_t err_size)
+{
+    const char *zone = "UTC", *interval = "15s";
+    int factor = 0;
+    json_error_t jerr;
+    if (metering && json_unpack_ex((json_t *)metering, &jerr, JSON_STRICT, "{s?s,s?s,s?b}", "time_zone", &zone,
+                                   "sample_interval", &interval, "utilisation_factor", &factor) < 0)
+        return fail(err, err_size, "metering", "expected {time_zone: NAME, sample_interval: 15s, utilisation_factor: "
+                                               "true|false}");
+    char why[256];
+    if (tzmonth_check(zone, why, sizeof why) < 0)
+        return fail(err, err_size, "metering.time_zone", why);
+    if (quantity_parse_duration_ms(interval, &cfg->util_sample_ms) < 0 || cfg->util_sample_ms < UTIL_SAMPLE_MIN_MS ||
+        cfg->util_sample_ms > UTIL_SAMPLE_MAX_MS)
+        return fail(err, err_size, "metering.sample_interval", "a duration from 1s to 10m, like 15s");
+    snprintf(cfg->time_zone, sizeof cfg->time_zone, "%s", zone);
+    cfg->prices.utilisation_factor = factor != 0;
+    return 0;
+}
+
 int config_parse(const char *text, size_t len, struct server_config *cfg, char *err, size_t err_size)
 {
     struct yamljson_error yerr = {0};
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
-    json_t *sso = NULL, *prices = NULL;
+    json_t *sso = NULL, *prices = NULL, *metering = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -226,10 +255,10 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o}", "listen", &listen,
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o}", "listen", &listen,
                        "data", &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library",
                        &nvml_library, "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes,
-                       "sso", &sso, "prices", &prices) < 0) {
+                       "sso", &sso, "prices", &prices, "metering", &metering) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -269,6 +298,8 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         cfg->sso = json_incref(sso);
     }
     if (prices && (r = parse_prices(prices, &cfg->prices, err, err_size)) < 0)
+        goto out;
+    if ((r = parse_metering(metering, cfg, err, err_size)) < 0)
         goto out;
     snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
     snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);

@@ -20,7 +20,9 @@ struct server_config {
     char fake_nvml_library[4096];
     char fake_nvml[4096];       /* fake description; "" : DATA/fake-nvml.conf */
     json_t *sso;                /* the sso: section as given, or NULL (owned) */
-    struct meter_prices prices; /* per GPU-hour, by model and capacity type */
+    struct meter_prices prices; /* per GPU-hour, by model and capacity type (+ the utilisation factor) */
+    char time_zone[65];         /* metering.time_zone: month boundaries (IANA name, default UTC) */
+    int64_t util_sample_ms;     /* metering.sample_interval: GPU utilisation sampling period */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
 };

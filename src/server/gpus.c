@@ -131,13 +131,34 @@ int gpus_fill_node(struct gpu_source *src, json_t *node_json, char *err, size_t 
     return 0;
 }
 
+/* Whether a metering round is due (under src->lock). */
+static bool round_due(struct gpu_source *src)
+{
+    if (!src->round_hook)
+        return false;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long elapsed_ms = (now.tv_sec - src->round_last.tv_sec) * 1000LL +
+                           (now.tv_nsec - src->round_last.tv_nsec) / 1000000;
+    /* a little early rather than a whole live period late */
+    if (src->round_last.tv_sec && elapsed_ms + 100 < src->round_interval_ms)
+        return false;
+    src->round_last = now;
+    return true;
+}
+
 static void sample_once(struct gpu_source *src)
 {
+    struct gpu_info *infos = calloc(src->count ? src->count : 1, sizeof *infos);
+    if (!infos)
+        return;
     for (unsigned i = 0; i < src->count; i++) {
-        struct gpu_info *info = calloc(1, sizeof *info);
-        if (!info)
-            return;
-        if (src->driver->query(src->ctx, i, info) == 0) {
+        struct gpu_info *info = &infos[i];
+        if (src->driver->query(src->ctx, i, info) < 0) {
+            /* unread: utilisation -1, so its time stays unsampled */
+            info->utilization_pct = -1;
+            info->memory_used_bytes = -1;
+        } else {
             pthread_mutex_lock(&src->lock);
             struct gpu_live *l = &src->live[i];
             snprintf(l->uuid, sizeof l->uuid, "%s", info->uuid);
@@ -148,8 +169,26 @@ static void sample_once(struct gpu_source *src)
             l->xid_last = info->xid_last;
             pthread_mutex_unlock(&src->lock);
         }
-        free(info);
     }
+    pthread_mutex_lock(&src->lock);
+    bool due = round_due(src);
+    void (*hook)(void *, const struct gpu_info *, unsigned) = src->round_hook;
+    void *arg = src->round_arg;
+    pthread_mutex_unlock(&src->lock);
+    if (due)
+        hook(arg, infos, src->count);
+    free(infos);
+}
+
+void gpus_set_round_hook(struct gpu_source *src, void (*hook)(void *arg, const struct gpu_info *infos, unsigned count),
+                         void *arg, int interval_ms)
+{
+    pthread_mutex_lock(&src->lock);
+    src->round_hook = hook;
+    src->round_arg = arg;
+    src->round_interval_ms = interval_ms;
+    memset(&src->round_last, 0, sizeof src->round_last);
+    pthread_mutex_unlock(&src->lock);
 }
 
 struct sampler_arg {
@@ -221,17 +260,23 @@ void gpus_annotate(void *arg, json_t *rows)
     pthread_mutex_unlock(&src->lock);
 }
 
+void gpus_stop_sampler(struct gpu_source *src)
+{
+    if (!src || !src->driver || !src->sampler_running)
+        return;
+    pthread_mutex_lock(&src->lock);
+    src->stopping = true;
+    pthread_cond_signal(&src->wake);
+    pthread_mutex_unlock(&src->lock);
+    pthread_join(src->sampler, NULL);
+    src->sampler_running = false;
+}
+
 void gpus_close(struct gpu_source *src)
 {
     if (!src || !src->driver)
         return;
-    if (src->sampler_running) {
-        pthread_mutex_lock(&src->lock);
-        src->stopping = true;
-        pthread_cond_signal(&src->wake);
-        pthread_mutex_unlock(&src->lock);
-        pthread_join(src->sampler, NULL);
-    }
+    gpus_stop_sampler(src);
     if (src->ctx)
         src->driver->close(src->ctx);
     pthread_mutex_destroy(&src->lock);

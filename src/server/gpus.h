@@ -29,6 +29,11 @@ struct gpu_source {
     struct gpu_live live[GPU_DEVICES_MAX];
     pthread_t sampler;
     bool sampler_running;
+    /* utilisation rounds for metering (gpus_set_round_hook) */
+    void (*round_hook)(void *arg, const struct gpu_info *infos, unsigned count);
+    void *round_arg;
+    int round_interval_ms;
+    struct timespec round_last;
     bool stopping;
     pthread_cond_t wake;
 };
@@ -44,8 +49,14 @@ int gpus_open(struct gpu_source *src, const char *nvml_library, const char *fake
 int gpus_fill_node(struct gpu_source *src, json_t *node_json, char *err, size_t err_size);
 /* Starts sampling utilisation, memory, temperature, power every interval. */
 int gpus_start_sampler(struct gpu_source *src, int interval_ms);
+/* Calls hook (in the sampler thread) with every device's reading at most
+ * once per interval_ms: the metering rounds. */
+void gpus_set_round_hook(struct gpu_source *src, void (*hook)(void *arg, const struct gpu_info *infos, unsigned count),
+                         void *arg, int interval_ms);
 /* Adds live fields to /v1/gpus rows whose uuid is a local device. */
 void gpus_annotate(void *src, json_t *rows);
+/* Stops the sampling thread (live values stay as last read). */
+void gpus_stop_sampler(struct gpu_source *src);
 void gpus_close(struct gpu_source *src);
 
 #endif

@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "gpuaas/error.h"
 #include "lib/clock.h"
+#include "lib/tzmonth.h"
 #include "exec/exec.h"
 #include "server/config.h"
 #include "server/gpus.h"
@@ -217,6 +218,73 @@ static int register_nodes(struct engine *engine, const json_t *nodes, char *err,
     return 0;
 }
 
+/* Metering rounds of the local GPUs: one command per round with every
+ * device's reading, posted to the engine. A round still queued when the next
+ * is due makes the next one skip (the queue never grows with samples). */
+struct util_poster {
+    struct engine *engine;
+    char node[NAME_LABEL_MAX + 1];
+    int interval_ms;
+    pthread_mutex_t lock;
+    bool in_flight;
+};
+
+static void util_round_done(struct engine_request *req)
+{
+    struct util_poster *p = req->done_arg;
+    pthread_mutex_lock(&p->lock);
+    p->in_flight = false;
+    pthread_mutex_unlock(&p->lock);
+    core_reply_clear(&req->reply);
+    core_cmd_clear(&req->cmd);
+    free(req);
+}
+
+static void util_round(void *arg, const struct gpu_info *infos, unsigned count)
+{
+    struct util_poster *p = arg;
+    pthread_mutex_lock(&p->lock);
+    bool busy = p->in_flight;
+    p->in_flight = true;
+    pthread_mutex_unlock(&p->lock);
+    if (busy)
+        return;
+    struct engine_request *req = calloc(1, sizeof *req);
+    struct core_util_sample *s = req ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        free(req);
+        goto skipped;
+    }
+    snprintf(s->node, sizeof s->node, "%s", p->node);
+    s->interval_ms = p->interval_ms;
+    for (unsigned i = 0; i < count && s->count < CORE_UTIL_READINGS_MAX; i++) {
+        struct core_util_reading *r = &s->readings[s->count++];
+        snprintf(r->uuid, sizeof r->uuid, "%s", infos[i].uuid);
+        r->util_pct = infos[i].utilization_pct;
+        r->memory_used_bytes = infos[i].memory_used_bytes;
+        /* NVML has no utilisation per MIG device: slices stay unsampled */
+        for (unsigned m = 0; infos[i].mig_mode == 1 && m < infos[i].mig_count && s->count < CORE_UTIL_READINGS_MAX;
+             m++) {
+            struct core_util_reading *mr = &s->readings[s->count++];
+            snprintf(mr->uuid, sizeof mr->uuid, "%s", infos[i].mig[m].uuid);
+            mr->util_pct = -1;
+            mr->memory_used_bytes = -1;
+        }
+    }
+    req->cmd.kind = CORE_CMD_UTIL_SAMPLE;
+    req->cmd.util_sample = s;
+    req->done = util_round_done;
+    req->done_arg = p;
+    if (engine_submit(p->engine, req) == 0)
+        return;
+    core_cmd_clear(&req->cmd);
+    free(req);
+skipped:
+    pthread_mutex_lock(&p->lock);
+    p->in_flight = false;
+    pthread_mutex_unlock(&p->lock);
+}
+
 static int runner_log_path(void *arg, uint64_t pod_id, char *out, size_t out_size)
 {
     struct pod_runner *runner = arg;
@@ -260,6 +328,8 @@ int server_main(int argc, char **argv)
     struct pod_runner runner = {.exec = &exec_local_driver, .clock_ms = clock_now_ms};
     struct pod_adoption *adoptions = NULL;
     struct gpu_source gpus = {0};
+    struct tzmonth_table months = {0};
+    struct util_poster util_poster = {.lock = PTHREAD_MUTEX_INITIALIZER};
     size_t adoption_count = 0;
     core_state_init(&st);
 
@@ -274,6 +344,14 @@ int server_main(int argc, char **argv)
         snprintf(cfg.listen, sizeof cfg.listen, "%s", listen_arg);
     if (data_arg)
         snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", data_arg);
+
+    /* month boundaries in the metering time zone: computed while this is
+     * the only thread (it sets TZ for a moment) */
+    if ((r = tzmonth_build(&months, cfg.time_zone, err, sizeof err)) < 0) {
+        fprintf(stderr, "gpuaas server: config: metering.time_zone: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
 
     /* every thread inherits this mask; the main thread takes the signals */
     sigset_t signals;
@@ -300,7 +378,7 @@ int server_main(int argc, char **argv)
                 goto out;
             }
         }
-        gpus_start_sampler(&gpus, 2000);
+        gpus_start_sampler(&gpus, cfg.util_sample_ms < 2000 ? (int)cfg.util_sample_ms : 2000);
         fprintf(stderr, "gpuaas: %u GPU(s) on node '%s' through %s\n", gpus.count, cfg.discover_node, gpus.how);
     }
 
@@ -329,6 +407,12 @@ int server_main(int argc, char **argv)
         goto out;
     }
     runner.engine = engine;
+    if (gpus.driver) {
+        util_poster.engine = engine;
+        util_poster.interval_ms = (int)cfg.util_sample_ms;
+        snprintf(util_poster.node, sizeof util_poster.node, "%s", cfg.discover_node);
+        gpus_set_round_hook(&gpus, util_round, &util_poster, util_poster.interval_ms);
+    }
     /* pods the store calls active: adopt them or record how they ended */
     pod_runner_reconcile(&runner, adoptions, adoption_count);
     if ((r = register_nodes(engine, cfg.nodes, err, sizeof err)) < 0 ||
@@ -337,7 +421,8 @@ int server_main(int argc, char **argv)
         goto out;
     }
     struct api_config api_cfg = {
-        .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices};
+        .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices,
+        .months = &months};
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;
@@ -358,6 +443,7 @@ int server_main(int argc, char **argv)
     exit_code = 0;
 out:
     api_quiesce(api);
+    gpus_stop_sampler(&gpus); /* no more metering rounds for a stopping engine */
     engine_stop(engine); /* answers everything queued; later requests get 503 */
     api_stop(api);       /* no connection can reach the engine after this */
     if (runner.exec_ctx)
@@ -365,6 +451,7 @@ out:
     engine_free(engine);
     free(adoptions);
     gpus_close(&gpus);
+    tzmonth_free(&months);
     if (store)
         ops->close(store);
     auth_free(auth);

@@ -91,6 +91,17 @@ static const char *const migrations[] = {
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "ALTER TABLE tokens ADD COLUMN user TEXT NOT NULL DEFAULT '';",
+    /* 6: sampled GPU utilisation per pod and hour (the sums of struct core_pod_util) */
+    "CREATE TABLE pod_util_hourly ("
+    "  pod_id INTEGER NOT NULL,"
+    "  hour_ms INTEGER NOT NULL,"
+    "  samples INTEGER NOT NULL,"
+    "  sampled_milli_ms INTEGER NOT NULL,"
+    "  util_milli_ms INTEGER NOT NULL,"
+    "  idle_milli_ms INTEGER NOT NULL,"
+    "  mem_ms INTEGER NOT NULL,"
+    "  mem_mib_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (pod_id, hour_ms)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -111,6 +122,8 @@ enum stmt_id {
     STMT_QUOTA_DELETE,
     STMT_POD_PUT,
     STMT_EVENTS_SELECT,
+    STMT_UTIL_ADD,
+    STMT_UTIL_RANGE,
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
@@ -149,6 +162,16 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_EVENTS_SELECT] = "SELECT at_ms, type, message FROM ("
                            "SELECT id, at_ms, type, message FROM job_events WHERE job_id = ?1 "
                            "ORDER BY id DESC LIMIT ?2) ORDER BY id",
+    [STMT_UTIL_ADD] = "INSERT INTO pod_util_hourly (pod_id, hour_ms, samples, sampled_milli_ms, util_milli_ms, "
+                      "idle_milli_ms, mem_ms, mem_mib_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                      "ON CONFLICT (pod_id, hour_ms) DO UPDATE SET samples = samples + excluded.samples, "
+                      "sampled_milli_ms = sampled_milli_ms + excluded.sampled_milli_ms, "
+                      "util_milli_ms = util_milli_ms + excluded.util_milli_ms, "
+                      "idle_milli_ms = idle_milli_ms + excluded.idle_milli_ms, "
+                      "mem_ms = mem_ms + excluded.mem_ms, mem_mib_ms = mem_mib_ms + excluded.mem_mib_ms",
+    [STMT_UTIL_RANGE] = "SELECT count(*), total(samples), total(sampled_milli_ms), total(util_milli_ms), "
+                        "total(idle_milli_ms), total(mem_ms), total(mem_mib_ms) FROM pod_util_hourly "
+                        "WHERE pod_id = ?1 AND hour_ms >= ?2 AND hour_ms < ?3",
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
@@ -417,6 +440,17 @@ static int sqlite_apply(struct store *store, const struct core_effect *e)
     case CORE_EFFECT_POD_START:
     case CORE_EFFECT_POD_STOP:
         return 0; /* actions for the executor, nothing to store */
+    case CORE_EFFECT_POD_UTIL:
+        s = store->stmt[STMT_UTIL_ADD];
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)e->pod_id);
+        sqlite3_bind_int64(s, 2, e->at_ms);
+        sqlite3_bind_int64(s, 3, e->util.samples);
+        sqlite3_bind_int64(s, 4, e->util.sampled_milli_ms);
+        sqlite3_bind_int64(s, 5, e->util.util_milli_ms);
+        sqlite3_bind_int64(s, 6, e->util.idle_milli_ms);
+        sqlite3_bind_int64(s, 7, e->util.mem_ms);
+        sqlite3_bind_int64(s, 8, e->util.mem_mib_ms);
+        return step_done(store, s);
     case CORE_EFFECT_EVENT:
         s = store->stmt[STMT_EVENT_INSERT];
         sqlite3_bind_int64(s, 1, (sqlite3_int64)e->job_id);
@@ -548,6 +582,58 @@ static int load_pods(struct store *store, struct core_state *st, char *err, size
     return r;
 }
 
+/* Each pod's utilisation sums, from its hourly rollups. */
+static int load_pod_util(struct store *store, struct core_state *st, char *err, size_t err_size)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT pod_id, sum(samples), sum(sampled_milli_ms), sum(util_milli_ms), "
+                           "sum(idle_milli_ms), sum(mem_ms), sum(mem_mib_ms) FROM pod_util_hourly GROUP BY pod_id",
+                           -1, &s, NULL) != SQLITE_OK) {
+        snprintf(err, err_size, "reading utilisation: %s", sqlite3_errmsg(store->db));
+        return GPUAAS_EIO;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        struct core_pod_util u = {
+            .samples = sqlite3_column_int64(s, 1),
+            .sampled_milli_ms = sqlite3_column_int64(s, 2),
+            .util_milli_ms = sqlite3_column_int64(s, 3),
+            .idle_milli_ms = sqlite3_column_int64(s, 4),
+            .mem_ms = sqlite3_column_int64(s, 5),
+            .mem_mib_ms = sqlite3_column_int64(s, 6),
+        };
+        /* rollups of a pod that is gone are kept for the record, not loaded */
+        core_restore_pod_util(st, (uint64_t)sqlite3_column_int64(s, 0), &u);
+    }
+    sqlite3_finalize(s);
+    return 0;
+}
+
+static int sqlite_pod_util_range(struct store *store, uint64_t pod_id, int64_t from_ms, int64_t to_ms,
+                                 struct core_pod_util *ret)
+{
+    sqlite3_stmt *s = store->stmt[STMT_UTIL_RANGE];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)pod_id);
+    sqlite3_bind_int64(s, 2, from_ms);
+    sqlite3_bind_int64(s, 3, to_ms);
+    int r = GPUAAS_EIO;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        /* total() is a float: exact for sums below 2^53 */
+        *ret = (struct core_pod_util){
+            .samples = (int64_t)sqlite3_column_double(s, 1),
+            .sampled_milli_ms = (int64_t)sqlite3_column_double(s, 2),
+            .util_milli_ms = (int64_t)sqlite3_column_double(s, 3),
+            .idle_milli_ms = (int64_t)sqlite3_column_double(s, 4),
+            .mem_ms = (int64_t)sqlite3_column_double(s, 5),
+            .mem_mib_ms = (int64_t)sqlite3_column_double(s, 6),
+        };
+        r = 0;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r;
+}
+
 static int load_quotas(struct store *store, struct core_state *st, char *err, size_t err_size)
 {
     sqlite3_stmt *s;
@@ -603,7 +689,8 @@ static int sqlite_load(struct store *store, struct core_state *st, char *err, si
     if ((r = load_namespaces(store, st, err, err_size)) < 0 || (r = load_quotas(store, st, err, err_size)) < 0)
         return r;
     if ((r = load_nodes(store, st, err, err_size)) < 0 ||
-        (r = load_jobs(store, st, err, err_size)) < 0 || (r = load_pods(store, st, err, err_size)) < 0)
+        (r = load_jobs(store, st, err, err_size)) < 0 || (r = load_pods(store, st, err, err_size)) < 0 ||
+        (r = load_pod_util(store, st, err, err_size)) < 0)
         return r;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = 'deleted_job_id_max'", -1, &s, NULL) !=
@@ -784,4 +871,5 @@ const struct store_ops store_sqlite_ops = {
     .audit_append = sqlite_audit_append,
     .audit_list = sqlite_audit_list,
     .check = sqlite_check,
+    .pod_util_range = sqlite_pod_util_range,
 };

@@ -63,6 +63,10 @@ struct store_ops {
     int (*audit_list)(struct store *store, int64_t since_ms, int limit, json_t **ret_list);
     /* PRAGMA integrity_check (or the backend's equivalent): 0 if sound. */
     int (*check)(struct store *store, char *err, size_t err_size);
+    /* A pod's utilisation summed over the hourly rollups whose hour starts
+     * in [from_ms, to_ms) (metering a pod that crosses a month's edge). */
+    int (*pod_util_range)(struct store *store, uint64_t pod_id, int64_t from_ms, int64_t to_ms,
+                          struct core_pod_util *ret);
 };
 
 extern const struct store_ops store_sqlite_ops;
