@@ -19,6 +19,7 @@ struct meter_prices;
 
 struct api_config {
     const struct meter_prices *prices; /* for /v1/usage (may be NULL) */
+    const char *report_title;          /* heading of /v1/reports documents (NULL or "": none) */
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
@@ -38,6 +39,7 @@ unsigned api_port(const struct api_server *server);
 int api_log_path(const struct api_server *server, uint64_t pod_id, char *out, size_t out_size);
 void api_gpu_annotate(const struct api_server *server, json_t *rows);
 const struct meter_prices *api_prices(const struct api_server *server);
+const char *api_report_title(const struct api_server *server); /* NULL: none */
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

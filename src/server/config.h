@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "core/meter.h"
+#include "core/report.h"
 #include <stddef.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -23,6 +24,7 @@ struct server_config {
     struct meter_prices prices; /* per GPU-hour, by model and capacity type */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
+    char report_title[REPORT_TITLE_MAX + 1]; /* report: {title}: heading of the monthly report ("" none) */
 };
 
 extern const char config_default_yaml[];
