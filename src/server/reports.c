@@ -85,8 +85,8 @@ static int close_month(struct report_closer *c, const struct core_state *st, str
     }
     crash_point(c, REPORT_CRASH_AFTER_COMMIT, month);
     if (r == 0)
-        fprintf(stderr, "gpuaas: report for %s stored (%zu namespaces, %.3f GPU-hours)\n", month, namespaces,
-                hours);
+        fprintf(stderr, "gpuaas: report for %s stored (%zu namespace%s, %.3f GPU-hours)\n", month, namespaces,
+                namespaces == 1 ? "" : "s", hours);
     return 0;
 }
 
