@@ -42,6 +42,21 @@
 
 static pthread_mutex_t render_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#ifdef __SANITIZE_ADDRESS__
+/* Sanitizer builds: fontconfig, cairo, pango and glib keep process-wide
+ * caches (fonts, font maps, type registries) until exit by design; they are
+ * not leaks of ours. LeakSanitizer reads this hook at start. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfontconfig.so\nleak:libcairo.so\nleak:libpango-1.0.so\nleak:libpangocairo-1.0.so\n"
+           "leak:libpangoft2-1.0.so\nleak:libglib-2.0.so\nleak:libgobject-2.0.so\nleak:libharfbuzz.so\n"
+           "leak:libfreetype.so\n";
+}
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void) { return "print_suppressions=0"; }
+#endif
+
 enum align { AL_LEFT, AL_RIGHT, AL_CENTER };
 
 struct pdf {
