@@ -3,7 +3,8 @@
  * exactly, the PDF is a valid two-page A4 document (pdfinfo), its text is
  * extractable (pdftotext), and UTF-8 outside Latin-1 gets a real font
  * (pdffonts names a CJK font). With REPORT_EXAMPLE_DIR set it also writes
- * the example PDF that scripts/report-example turns into docs/ pictures. */
+ * the example PDF that scripts/report-example turns into docs/ pictures.
+ * Also: the config's report.title is validated. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include "core/model.h"
 #include "core/report.h"
 #include "report/render.h"
+#include "server/config.h"
 
 #define HOUR_MS 3600000LL
 #define TITLE "Forschungszentrum Zürich · 研究所 GPU platform"
@@ -451,6 +453,30 @@ static void test_pdf_edge_cases(void **state)
     core_state_free(&st);
 }
 
+/* report: {title} in the server config: any UTF-8, bounded, no control characters. */
+static void test_config_title(void **state)
+{
+    (void)state;
+    struct server_config cfg;
+    char err[256];
+    const char ok[] = "report: {title: \"Forschungszentrum Zürich · 研究所\"}\n";
+    assert_int_equal(config_parse(ok, strlen(ok), &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.report_title, "Forschungszentrum Zürich · 研究所");
+    config_release(&cfg);
+    char long_title[300];
+    snprintf(long_title, sizeof long_title, "report: {title: \"%0129d\"}\n", 0);
+    const char *bad[] = {long_title, "report: {title: \"a\\tb\"}\n", "report: {heading: x}\n",
+                         "report: {title: [1]}\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(config_parse(bad[i], strlen(bad[i]), &cfg, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "report"));
+        config_release(&cfg);
+    }
+    assert_int_equal(config_parse(config_default_yaml, strlen(config_default_yaml), &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.report_title, "");
+    config_release(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_csv_quotes_and_na),
         cmocka_unit_test(test_pdf_two_pages_and_utf8),
         cmocka_unit_test(test_pdf_edge_cases),
+        cmocka_unit_test(test_config_title),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
