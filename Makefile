@@ -1,7 +1,7 @@
 # gpuaas build. `make run` and `make test` install missing Debian packages
 # first (scripts/install-deps), so a fresh Debian 12 machine needs nothing else.
 CC := gcc
-PKGS := libmicrohttpd jansson libfyaml sqlite3 libcurl libsodium libcrypto
+PKGS := libmicrohttpd jansson libfyaml sqlite3 libcurl libsodium libcrypto cairo pangocairo
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -21,6 +21,7 @@ struct tzmonth_table;
 struct api_config {
     const struct meter_prices *prices; /* for /v1/usage (may be NULL) */
     const struct tzmonth_table *months; /* calendar months in the metering time zone (NULL: UTC) */
+    const char *report_title;          /* heading of /v1/reports documents (NULL or "": none) */
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
@@ -42,6 +43,7 @@ void api_gpu_annotate(const struct api_server *server, json_t *rows);
 const struct meter_prices *api_prices(const struct api_server *server);
 /* The metering time zone's months (NULL: UTC); see lib/tzmonth.h. */
 const struct tzmonth_table *api_months(const struct api_server *server);
+const char *api_report_title(const struct api_server *server); /* NULL: none */
 /* Stops accepting connections and makes /readyz answer 503. */
 void api_quiesce(struct api_server *server);
 /* Closes everything. Call after engine_stop, so no request is still waiting. */

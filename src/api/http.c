@@ -40,11 +40,16 @@ struct api_server {
     void *gpu_annotate_arg;
     const struct meter_prices *prices;
     const struct tzmonth_table *months;
+    const char *report_title;
     atomic_bool ready;
 };
 
 const struct meter_prices *api_prices(const struct api_server *server) { return server->prices; }
 const struct tzmonth_table *api_months(const struct api_server *server) { return server->months; }
+const char *api_report_title(const struct api_server *server)
+{
+    return server->report_title && *server->report_title ? server->report_title : NULL;
+}
 
 void api_gpu_annotate(const struct api_server *server, json_t *rows)
 {
@@ -418,6 +423,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (req->finish && req->status == 200 && req->answer && !req->raw_text)
+        req->finish(req); /* e.g. a report rendered as CSV or PDF, here rather than in the engine */
     if (req->answer || req->status)
         return send_answer(req); /* routing error, or the engine's answer after resume */
     if (req->waiting)
@@ -503,6 +510,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->gpu_annotate = cfg->gpu_annotate;
     server->prices = cfg->prices;
     server->months = cfg->months;
+    server->report_title = cfg->report_title;
     server->gpu_annotate_arg = cfg->gpu_annotate_arg;
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread

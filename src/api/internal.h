@@ -56,6 +56,9 @@ struct api_request {
     bool raw_is_json;
     const char *raw_content_type; /* overrides text/plain (static string) */
     char raw_headers[2][2][64];
+    /* Turns a successful JSON answer into its final form (raw_text) in the
+     * HTTP thread, after the engine answered; may replace it with an error. */
+    void (*finish)(struct api_request *req);
     struct engine_request ereq;
 };
 

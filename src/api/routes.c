@@ -7,10 +7,12 @@
 #include "api/internal.h"
 #include "core/meter.h"
 #include "core/model.h"
+#include "core/report.h"
 #include "core/spec.h"
 #include "gpuaas/error.h"
 #include "lib/quantity.h"
 #include "lib/tzmonth.h"
+#include "report/render.h"
 
 #define EVENTS_PER_JOB_MAX 1000
 
@@ -602,6 +604,160 @@ static enum api_outcome h_usage(struct api_request *req)
     return query(req, q_usage);
 }
 
+/* ---- monthly reports ------------------------------------------------------------------- */
+
+/* Platform-wide reports (the stored ones included) are for identities that
+ * read every namespace: platform-admin, or any role bound platform-wide.
+ * Anyone else gets a report built on demand from only the namespaces they
+ * may read, the same filter as /v1/usage: never more than usage shows them. */
+static bool reads_everything(const struct core_state *st, const struct api_request *req)
+{
+    return !req->ereq.who || rbac_role_at(st->bindings, st->binding_count, req->ereq.who, "") >= ROLE_VIEWER;
+}
+
+static int report_list_each(const char *month, int64_t generated_ms, const char *json_text, void *arg)
+{
+    json_t **ctx = arg; /* [0] items, [1] non-NULL: figures too */
+    char generated[40];
+    core_format_time(generated_ms, generated, sizeof generated);
+    json_t *item = json_pack("{s:s,s:s}", "month", month, "generated_at", generated);
+    if (item && ctx[1]) {
+        json_t *doc = json_loads(json_text, 0, NULL);
+        json_t *total = json_object_get(doc, "total");
+        json_object_set(item, "gpu_hours", json_object_get(total, "gpu_hours"));
+        json_object_set(item, "cost", json_object_get(total, "cost"));
+        json_object_set(item, "currency", json_object_get(doc, "currency"));
+        json_decref(doc);
+    }
+    return item && json_array_append_new(ctx[0], item) == 0 ? 0 : 1;
+}
+
+static void q_report_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                          struct core_reply *reply)
+{
+    json_t *items = json_array();
+    /* the totals are platform-wide figures */
+    json_t *ctx[2] = {items, reads_everything(st, arg) ? items : NULL};
+    if (!items || ops->report_each(store, report_list_each, ctx) < 0) {
+        json_decref(items);
+        reply->err = GPUAAS_EIO;
+        snprintf(reply->message, sizeof reply->message, "cannot read the stored reports");
+        return;
+    }
+    reply_json(reply, json_pack("{s:o,s:I}", "items", items, "count", (json_int_t)json_array_size(items)));
+}
+
+static enum api_outcome h_report_list(struct api_request *req) { return query(req, q_report_list); }
+
+enum report_format { REPORT_JSON, REPORT_CSV, REPORT_PDF };
+
+struct report_query {
+    char month[REPORT_MONTH_LEN + 1];
+    int64_t from_ms, to_ms;
+    enum report_format format;
+};
+
+static void q_report_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                         struct core_reply *reply)
+{
+    struct api_request *req = arg;
+    struct report_query *q = req->ereq.query_data;
+    int64_t now = api_now_ms(req->server);
+    const char *prefix = req->ereq.cmd.namespace_path;
+    bool everything = reads_everything(st, req);
+    if (q->from_ms > now) {
+        reply->err = GPUAAS_EINVAL;
+        snprintf(reply->field, sizeof reply->field, "month");
+        snprintf(reply->message, sizeof reply->message, "month %s has not started yet", q->month);
+        return;
+    }
+    json_t *report = NULL;
+    bool stored = false;
+    int r;
+    if (everything && !prefix[0] && now >= q->to_ms) {
+        /* a closed month: the report stored when it closed */
+        int64_t generated_ms;
+        char *text = NULL;
+        r = ops->report_get(store, q->month, &generated_ms, &text);
+        if (r == 0) {
+            report = json_loads(text, 0, NULL);
+            free(text);
+            stored = report != NULL;
+        } else if (r != GPUAAS_ENOTFOUND) {
+            reply->err = r;
+            snprintf(reply->message, sizeof reply->message, "cannot read the stored report: %s", gpuaas_strerror(r));
+            return;
+        }
+    }
+    if (!report) {
+        struct usage_filter f = {st, req, prefix};
+        char scope[NS_PATH_MAX + RBAC_SUBJECT_MAX + 64];
+        if (everything)
+            snprintf(scope, sizeof scope, "%s%s", prefix[0] ? "namespace " : "platform", prefix);
+        else if (prefix[0])
+            snprintf(scope, sizeof scope, "namespace %s, as readable by %s", prefix, req->ereq.who->user);
+        else
+            snprintf(scope, sizeof scope, "namespaces readable by %s", req->ereq.who->user);
+        struct report_options opt = {.month = q->month, .now_ms = now, .prices = api_prices(req->server),
+                                     .keep = everything && !prefix[0] ? NULL : usage_keep, .keep_arg = &f,
+                                     .scope = scope, .title = api_report_title(req->server)};
+        if ((r = report_build(st, &opt, &report)) < 0) {
+            reply->err = r;
+            snprintf(reply->message, sizeof reply->message, "cannot build the report: %s", gpuaas_strerror(r));
+            return;
+        }
+    }
+    json_object_set_new(report, "stored", json_boolean(stored));
+    reply_json(reply, report);
+}
+
+/* HTTP thread: the report as CSV or PDF (rendering never holds the engine). */
+static void report_finish(struct api_request *req)
+{
+    struct report_query *q = req->ereq.query_data;
+    char *data = NULL;
+    size_t len = 0;
+    int r = q->format == REPORT_CSV ? report_render_csv(req->answer, &data, &len)
+                                    : report_render_pdf(req->answer, &data, &len);
+    if (r < 0) {
+        api_error(req, r, NULL, "cannot render the report: %s", gpuaas_strerror(r));
+        return;
+    }
+    req->raw_text = data;
+    req->raw_len = len;
+    req->raw_content_type = q->format == REPORT_CSV ? "text/csv; charset=utf-8" : "application/pdf";
+    snprintf(req->raw_headers[0][0], sizeof req->raw_headers[0][0], "Content-Disposition");
+    snprintf(req->raw_headers[0][1], sizeof req->raw_headers[0][1], "attachment; filename=\"gpuaas-report-%s.%s\"",
+             q->month, q->format == REPORT_CSV ? "csv" : "pdf");
+}
+
+/* GET /v1/reports/{YYYY-MM}?format=json|csv|pdf[&namespace=NS] */
+static enum api_outcome h_report_get(struct api_request *req)
+{
+    if (!take_namespace_param(req, false))
+        return API_ANSWERED;
+    struct report_query *q = calloc(1, sizeof *q);
+    if (!q)
+        return api_error(req, GPUAAS_ENOMEM, NULL, "out of memory");
+    req->ereq.query_data = q;
+    req->ereq.query_data_free = free;
+    if (strlen(req->param) != REPORT_MONTH_LEN || meter_month_range(req->param, &q->from_ms, &q->to_ms) < 0)
+        return api_error(req, GPUAAS_EPARSE, "month", "'%.32s' is not a month YYYY-MM (e.g. 2026-11)", req->param);
+    snprintf(q->month, sizeof q->month, "%s", req->param);
+    const char *format = api_query(req, "format");
+    if (!format || strcmp(format, "json") == 0)
+        q->format = REPORT_JSON;
+    else if (strcmp(format, "csv") == 0)
+        q->format = REPORT_CSV;
+    else if (strcmp(format, "pdf") == 0)
+        q->format = REPORT_PDF;
+    else
+        return api_error(req, GPUAAS_EPARSE, "format", "format must be json, csv or pdf");
+    if (q->format != REPORT_JSON)
+        req->finish = report_finish;
+    return query(req, q_report_get);
+}
+
 /* ---- role bindings --------------------------------------------------------------------- */
 
 static void q_binding_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -843,6 +999,9 @@ const struct api_route api_routes[] = {
     {"GET", "/v1/pods", h_pod_list, ACTION_AUTHENTICATED, "list pods: usage records (?namespace=&job=)"},
     {"GET", "/v1/gpus", h_gpu_list, ACTION_AUTHENTICATED, "list GPUs with what holds them"},
     {"GET", "/v1/usage", h_usage, ACTION_AUTHENTICATED, "GPU time and cost (?month= | ?from=&to=, &by=, &namespace=)"},
+    {"GET", "/v1/reports", h_report_list, ACTION_AUTHENTICATED, "stored monthly reports (figures for platform readers)"},
+    {"GET", "/v1/reports/{month}", h_report_get, ACTION_AUTHENTICATED,
+     "a month's report (?format=json|csv|pdf, ?namespace=): stored once closed, else built now"},
     {"GET", "/v1/quotas", h_quota_list, ACTION_AUTHENTICATED, "list quotas with use (?namespace= subtree)"},
     {"GET", "/v1/quotas/{path*}", h_quota_get, ACTION_READ, "a namespace's quota and use"},
     {"PUT", "/v1/quotas/{path*}", h_quota_put, ACTION_ADMINISTER, "set a namespace subtree's quota"},

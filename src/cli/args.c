@@ -31,6 +31,8 @@ enum opt_id {
     OPT_FROM,
     OPT_TO,
     OPT_BY,
+    OPT_FORMAT,
+    OPT_OUT_FILE,
 };
 
 struct opt_def {
@@ -62,6 +64,8 @@ static const struct opt_def opt_table[] = {
     {"from", 0, true, OPT_FROM},
     {"to", 0, true, OPT_TO},
     {"by", 0, true, OPT_BY},
+    {"format", 0, true, OPT_FORMAT},
+    {"output-file", 'O', true, OPT_OUT_FILE},
 };
 
 /* -f after the verb `logs`: --follow, as in kubectl */
@@ -139,6 +143,10 @@ const char *cli_verb_opt_flag(unsigned opts)
         return "--to";
     if (opts & CLI_OPT_BY)
         return "--by";
+    if (opts & CLI_OPT_FORMAT)
+        return "--format";
+    if (opts & CLI_OPT_OUT_FILE)
+        return "-O/--output-file";
     return "";
 }
 
@@ -247,6 +255,14 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
     case OPT_BY:
         a->by = value;
         a->verb_opts |= CLI_OPT_BY;
+        break;
+    case OPT_FORMAT:
+        a->format = value;
+        a->verb_opts |= CLI_OPT_FORMAT;
+        break;
+    case OPT_OUT_FILE:
+        a->out_file = value;
+        a->verb_opts |= CLI_OPT_OUT_FILE;
         break;
     }
     return 0;
@@ -392,6 +408,7 @@ static const struct {
     {"token", CLI_RES_TOKEN},      {"tokens", CLI_RES_TOKEN},
     {"binding", CLI_RES_BINDING},  {"bindings", CLI_RES_BINDING},
     {"rolebinding", CLI_RES_BINDING}, {"rolebindings", CLI_RES_BINDING},
+    {"report", CLI_RES_REPORT},    {"reports", CLI_RES_REPORT},
 };
 
 enum cli_resource cli_resource_lookup(const char *name)
@@ -423,6 +440,8 @@ const char *cli_resource_name(enum cli_resource res)
         return "token";
     case CLI_RES_BINDING:
         return "binding";
+    case CLI_RES_REPORT:
+        return "report";
     case CLI_RES_NONE:
         break;
     }

@@ -35,6 +35,8 @@ enum cli_verb_opt {
     CLI_OPT_FROM = 1u << 13,   /* --from TIME */
     CLI_OPT_TO = 1u << 14,     /* --to TIME */
     CLI_OPT_BY = 1u << 15,     /* --by GROUP */
+    CLI_OPT_FORMAT = 1u << 16, /* --format pdf|csv|json */
+    CLI_OPT_OUT_FILE = 1u << 17, /* -O / --output-file FILE */
 };
 
 /* At most this many quota limit flags on one line. */
@@ -70,6 +72,8 @@ struct cli_args {
     const char *from;      /* --from */
     const char *to;        /* --to */
     const char *by;        /* --by */
+    const char *format;    /* --format */
+    const char *out_file;  /* -O / --output-file */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
     int nquota;            /* quota limit flags, in the order given */
     struct cli_quota_flag quota[CLI_MAX_QUOTA_FLAGS];
@@ -112,6 +116,7 @@ enum cli_resource {
     CLI_RES_QUOTA,
     CLI_RES_TOKEN,
     CLI_RES_BINDING,
+    CLI_RES_REPORT,
 };
 
 /* "jobs", "job", "ns", ... -> kind; CLI_RES_NONE when unknown. */

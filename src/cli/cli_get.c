@@ -703,10 +703,13 @@ int cli_verb_get(struct cli_ctx *ctx)
     int rc;
 
     if (a->npos < 2)
-        return cli_usage_error(ctx, "say what to get: jobs, pods, nodes, gpus, namespaces, quotas, tokens or bindings");
+        return cli_usage_error(ctx, "say what to get: jobs, pods, nodes, gpus, namespaces, quotas, tokens, bindings "
+                                    "or reports");
     if (a->npos > 3)
         return cli_usage_error(ctx, "unexpected argument \"%s\"", a->pos[3]);
     res = cli_resource_lookup(a->pos[1]);
+    if (res == CLI_RES_REPORT)
+        return cli_get_reports(ctx, name);
     v = view_lookup(res);
     if (!v)
         return cli_usage_error(ctx, "unknown resource type \"%s\"", a->pos[1]);

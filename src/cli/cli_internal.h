@@ -82,6 +82,10 @@ int cli_get_bindings(struct cli_ctx *ctx, const char *name);
 /* `usage`, in cli_usage.c. */
 int cli_verb_usage(struct cli_ctx *ctx);
 
+/* `report` and `get reports [MONTH]`, in cli_report.c. */
+int cli_verb_report(struct cli_ctx *ctx);
+int cli_get_reports(struct cli_ctx *ctx, const char *name);
+
 /* Small jansson helpers. */
 const json_t *cli_json_at(const json_t *obj, const char *dotted);
 const char *cli_json_str(const json_t *obj, const char *dotted);

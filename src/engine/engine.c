@@ -145,6 +145,8 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
     for (size_t i = 0; i < engine->action_count; i++)
         if (engine->hooks.action)
             engine->hooks.action(engine->hooks.arg, engine, engine->st, &engine->actions[i]);
+    if (tick && engine->hooks.tick)
+        engine->hooks.tick(engine->hooks.tick_arg, engine->st, engine->store, engine->ops, engine->clock_ms());
     /* reads run after the commit, so they never show what is not durable */
     for (struct engine_request *req = batch; req; req = req->next)
         if (req->query && !req->denied) {

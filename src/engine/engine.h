@@ -60,6 +60,12 @@ struct engine_stats {
 struct engine_hooks {
     void (*action)(void *arg, struct engine *engine, const struct core_state *st, const struct core_effect *effect);
     void *arg;
+    /* Periodic work of the one writer (the monthly report close): on every
+     * tick, after the tick's batch is committed, in the engine thread. It
+     * may read the state and write the store in transactions of its own. */
+    void (*tick)(void *arg, const struct core_state *st, struct store *store, const struct store_ops *ops,
+                 int64_t now_ms);
+    void *tick_arg;
 };
 
 #define ENGINE_TICK_MS 250

@@ -31,6 +31,8 @@ const char config_default_yaml[] =
     "  time_zone: UTC          # calendar months of usage and reports (IANA name)\n"
     "  sample_interval: 15s    # GPU utilisation sampling period\n"
     "  utilisation_factor: false  # bill list price x a factor from each pod's utilisation\n"
+    "# the monthly report's heading (any UTF-8), e.g.\n"
+    "# report: {title: \"Acme Research GPU platform\"}\n"
     "nodes:\n"
     "  # this host: its GPUs come from NVML, or from the fake NVML when it has none\n"
     "  - name: local\n"
@@ -241,13 +243,29 @@ static int parse_metering(const json_t *metering, struct server_config *cfg, cha
     return 0;
 }
 
+/* report: {title: "Acme Research GPU platform"} (any UTF-8, no control characters) */
+static int parse_report(const json_t *report, struct server_config *cfg, char *err, size_t err_size)
+{
+    const char *title = "";
+    json_error_t jerr;
+    if (json_unpack_ex((json_t *)report, &jerr, JSON_STRICT, "{s?s}", "title", &title) < 0)
+        return fail(err, err_size, "report", "expected {title: TEXT}");
+    if (strlen(title) > REPORT_TITLE_MAX)
+        return fail(err, err_size, "report.title", "must be at most 128 bytes");
+    for (const unsigned char *p = (const unsigned char *)title; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return fail(err, err_size, "report.title", "must not contain control characters");
+    snprintf(cfg->report_title, sizeof cfg->report_title, "%s", title);
+    return 0;
+}
+
 int config_parse(const char *text, size_t len, struct server_config *cfg, char *err, size_t err_size)
 {
     struct yamljson_error yerr = {0};
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
-    json_t *sso = NULL, *prices = NULL, *metering = NULL;
+    json_t *sso = NULL, *prices = NULL, *metering = NULL, *report = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -255,10 +273,10 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o}", "listen", &listen,
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o,s?o}", "listen", &listen,
                        "data", &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library",
                        &nvml_library, "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes,
-                       "sso", &sso, "prices", &prices, "metering", &metering) < 0) {
+                       "sso", &sso, "prices", &prices, "metering", &metering, "report", &report) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -300,6 +318,8 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
     if (prices && (r = parse_prices(prices, &cfg->prices, err, err_size)) < 0)
         goto out;
     if ((r = parse_metering(metering, cfg, err, err_size)) < 0)
+        goto out;
+    if (report && (r = parse_report(report, cfg, err, err_size)) < 0)
         goto out;
     snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
     snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);

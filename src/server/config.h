@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "core/meter.h"
+#include "core/report.h"
 #include <stddef.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -25,6 +26,7 @@ struct server_config {
     int64_t util_sample_ms;     /* metering.sample_interval: GPU utilisation sampling period */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
+    char report_title[REPORT_TITLE_MAX + 1]; /* report: {title}: heading of the monthly report ("" none) */
 };
 
 extern const char config_default_yaml[];

@@ -25,6 +25,7 @@
 #include "server/config.h"
 #include "server/gpus.h"
 #include "server/pods.h"
+#include "server/reports.h"
 #include "store/store.h"
 
 static const char server_usage[] =
@@ -330,6 +331,7 @@ int server_main(int argc, char **argv)
     struct gpu_source gpus = {0};
     struct tzmonth_table months = {0};
     struct util_poster util_poster = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct report_closer closer;
     size_t adoption_count = 0;
     core_state_init(&st);
 
@@ -340,6 +342,16 @@ int server_main(int argc, char **argv)
         exit_code = 2;
         goto out;
     }
+    int64_t clock_offset;
+    if (clock_offset_ms(&clock_offset) < 0) {
+        fprintf(stderr, "gpuaas server: %s must be an integer number of milliseconds within +-100 years\n",
+                CLOCK_OFFSET_ENV);
+        exit_code = 2;
+        goto out;
+    }
+    if (clock_offset)
+        fprintf(stderr, "gpuaas: clock shifted by %lld ms (%s, for tests)\n", (long long)clock_offset,
+                CLOCK_OFFSET_ENV);
     if (listen_arg)
         snprintf(cfg.listen, sizeof cfg.listen, "%s", listen_arg);
     if (data_arg)
@@ -387,7 +399,9 @@ int server_main(int argc, char **argv)
     if ((r = make_data_dir(cfg.data_dir, err, sizeof err)) < 0 ||
         (r = ops->open(db_path, &store, err, sizeof err)) < 0 ||
         (r = ops->load(store, &st, err, sizeof err)) < 0 || (r = auth_create(&auth)) < 0 ||
-        (r = setup_tokens(store, ops, auth, cfg.data_dir, err, sizeof err)) < 0) {
+        (r = setup_tokens(store, ops, auth, cfg.data_dir, err, sizeof err)) < 0 ||
+        (r = report_closer_init(&closer, store, ops, clock_now_ms(), &cfg.prices, cfg.report_title, err,
+                                sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
@@ -401,7 +415,8 @@ int server_main(int argc, char **argv)
         goto out;
     }
     size_t restored_jobs = st.jobs.count, restored_namespaces = st.namespaces.count;
-    struct engine_hooks hooks = {.action = pod_runner_action, .arg = &runner};
+    struct engine_hooks hooks = {
+        .action = pod_runner_action, .arg = &runner, .tick = report_closer_tick, .tick_arg = &closer};
     if ((r = engine_start(&st, store, ops, clock_now_ms, &hooks, &engine)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", gpuaas_strerror(r));
         goto out;
@@ -422,7 +437,7 @@ int server_main(int argc, char **argv)
     }
     struct api_config api_cfg = {
         .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices,
-        .months = &months};
+        .months = &months, .report_title = cfg.report_title};
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;

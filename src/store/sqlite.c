@@ -102,6 +102,12 @@ static const char *const migrations[] = {
     "  mem_ms INTEGER NOT NULL,"
     "  mem_mib_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (pod_id, hour_ms)) WITHOUT ROWID;",
+    /* 7: monthly reports, written once when a month closes (the primary key
+     * makes a second one for the same month impossible) */
+    "CREATE TABLE reports ("
+    "  month TEXT PRIMARY KEY,"
+    "  generated_ms INTEGER NOT NULL,"
+    "  json TEXT NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -854,6 +860,89 @@ static int sqlite_check(struct store *store, char *err, size_t err_size)
     return r;
 }
 
+static int sqlite_meta_init(struct store *store, const char *key, int64_t value, int64_t *ret_value)
+{
+    sqlite3_stmt *s;
+    int r = GPUAAS_EIO;
+    if (sqlite3_prepare_v2(store->db, "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING", -1,
+                           &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, value);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE ||
+        sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key = ?1", -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *ret_value = sqlite3_column_int64(s, 0);
+        r = 0;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int sqlite_report_insert(struct store *store, const char *month, int64_t generated_ms, const char *json_text)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT INTO reports (month, generated_ms, json) VALUES (?1, ?2, ?3) "
+                           "ON CONFLICT (month) DO NOTHING",
+                           -1, &s, NULL) != SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_text(s, 1, month, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, generated_ms);
+    sqlite3_bind_text(s, 3, json_text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return GPUAAS_EIO;
+    return sqlite3_changes(store->db) ? 0 : GPUAAS_EEXIST;
+}
+
+static int sqlite_report_get(struct store *store, const char *month, int64_t *ret_generated_ms, char **ret_json)
+{
+    sqlite3_stmt *s;
+    int r = GPUAAS_ENOTFOUND;
+    if (sqlite3_prepare_v2(store->db, "SELECT generated_ms, json FROM reports WHERE month = ?1", -1, &s, NULL) !=
+        SQLITE_OK)
+        return GPUAAS_EIO;
+    sqlite3_bind_text(s, 1, month, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        char *text = strdup((const char *)sqlite3_column_text(s, 1));
+        r = text ? 0 : GPUAAS_ENOMEM;
+        if (text) {
+            *ret_generated_ms = sqlite3_column_int64(s, 0);
+            *ret_json = text;
+        }
+    } else if (rc != SQLITE_DONE) {
+        r = GPUAAS_EIO;
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+static int sqlite_report_each(struct store *store,
+                              int (*fn)(const char *month, int64_t generated_ms, const char *json_text, void *arg),
+                              void *arg)
+{
+    sqlite3_stmt *s;
+    int rc;
+    if (sqlite3_prepare_v2(store->db, "SELECT month, generated_ms, json FROM reports ORDER BY month", -1, &s, NULL) !=
+        SQLITE_OK)
+        return GPUAAS_EIO;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+               (const char *)sqlite3_column_text(s, 2), arg)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : GPUAAS_EIO;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -872,4 +961,8 @@ const struct store_ops store_sqlite_ops = {
     .audit_list = sqlite_audit_list,
     .check = sqlite_check,
     .pod_util_range = sqlite_pod_util_range,
+    .meta_init = sqlite_meta_init,
+    .report_insert = sqlite_report_insert,
+    .report_get = sqlite_report_get,
+    .report_each = sqlite_report_each,
 };

@@ -67,6 +67,20 @@ struct store_ops {
      * in [from_ms, to_ms) (metering a pod that crosses a month's edge). */
     int (*pod_util_range)(struct store *store, uint64_t pod_id, int64_t from_ms, int64_t to_ms,
                           struct core_pod_util *ret);
+    /* Counters kept across restarts: sets key to value unless it has one,
+     * then reads it back into *ret_value. */
+    int (*meta_init)(struct store *store, const char *key, int64_t value, int64_t *ret_value);
+    /* Monthly reports, one per month ("YYYY-MM"), never replaced: insert
+     * answers GPUAAS_EEXIST when the month has one already (inside the
+     * caller's begin/commit). */
+    int (*report_insert)(struct store *store, const char *month, int64_t generated_ms, const char *json_text);
+    /* GPUAAS_ENOTFOUND when the month has none; *ret_json is malloc'd. */
+    int (*report_get)(struct store *store, const char *month, int64_t *ret_generated_ms, char **ret_json);
+    /* Calls fn for every stored report, oldest month first; stops early
+     * if fn returns non-zero. */
+    int (*report_each)(struct store *store,
+                       int (*fn)(const char *month, int64_t generated_ms, const char *json_text, void *arg),
+                       void *arg);
 };
 
 extern const struct store_ops store_sqlite_ops;

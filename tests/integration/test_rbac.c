@@ -254,6 +254,19 @@ static bool build(const struct api_route *rt, bool in_scope, bool scoped_list, s
             snprintf(b->path, sizeof b->path, "%s", p);
             b->scope = NULL;
         }
+    } else if (get && strcmp(p, "/v1/reports") == 0) {
+        snprintf(b->path, sizeof b->path, "%s", p);
+        b->scope = NULL;
+    } else if (get && strcmp(p, "/v1/reports/{month}") == 0) {
+        /* a closed month with no stored report: built on demand for the caller */
+        if (scoped_list) {
+            snprintf(b->path, sizeof b->path, "/v1/reports/2024-01?format=csv&namespace=%s", ns);
+            if (b->action == ACTION_AUTHENTICATED)
+                b->action = ACTION_READ;
+        } else {
+            snprintf(b->path, sizeof b->path, "/v1/reports/2024-01");
+            b->scope = NULL;
+        }
     } else if (post && strcmp(p, "/v1/namespaces") == 0) {
         fresh_name(name, sizeof name, "n");
         snprintf(b->body, sizeof b->body, "{\"name\":\"%s/%s\"}", proj, name);

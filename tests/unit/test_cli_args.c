@@ -927,6 +927,30 @@ static void test_csv_field(void **state)
     assert_string_equal(up, "A-1B");
 }
 
+static void test_report_flags(void **state)
+{
+    struct cli_args a;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(parse(&a, err, sizeof err, 7, "report", "--month", "2026-11", "--format=pdf", "-O", "nov.pdf"),
+                     0);
+    assert_string_equal(a.pos[0], "report");
+    assert_string_equal(a.month, "2026-11");
+    assert_string_equal(a.format, "pdf");
+    assert_string_equal(a.out_file, "nov.pdf");
+    assert_int_equal(a.verb_opts, CLI_OPT_MONTH | CLI_OPT_FORMAT | CLI_OPT_OUT_FILE);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "report", "--output-file=x.csv"), 0);
+    assert_string_equal(a.out_file, "x.csv");
+    assert_null(a.format);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "report", "-O"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 3, "report", "--format="), GPUAAS_EINVAL);
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_FORMAT), "--format");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_OUT_FILE), "-O/--output-file");
+    assert_int_equal(cli_resource_lookup("reports"), CLI_RES_REPORT);
+    assert_string_equal(cli_resource_name(CLI_RES_REPORT), "report");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -955,6 +979,7 @@ int main(void)
         cmocka_unit_test(test_usage_check),
         cmocka_unit_test(test_usage_path),
         cmocka_unit_test(test_csv_field),
+        cmocka_unit_test(test_report_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
