@@ -3,6 +3,7 @@
 #ifndef GPUAAS_API_H
 #define GPUAAS_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 #include <stdint.h>
@@ -27,6 +28,9 @@ struct api_config {
     const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
     unsigned threads;    /* polling threads; 0: one per CPU */
     size_t body_max;     /* 0: API_BODY_MAX */
+    /* /metrics label style: false: dcgm-exporter's (modelName), true:
+     * snake_case (model_name), which promtool's lint accepts */
+    bool metrics_snake_case;
 };
 
 struct api_server;

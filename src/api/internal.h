@@ -55,7 +55,8 @@ struct api_request {
     size_t raw_len;
     bool raw_is_json;
     const char *raw_content_type; /* overrides text/plain (static string) */
-    char raw_headers[2][2][64];
+    bool raw_static;         /* raw_text is static data: not freed */
+    char raw_headers[4][2][64];
     struct engine_request ereq;
 };
 
@@ -83,6 +84,8 @@ const struct api_route_stats *api_stats(unsigned route_index);
 void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply);
 struct auth *api_auth(const struct api_server *server);
+struct engine *api_engine(const struct api_server *server);
+bool api_metrics_snake_case(const struct api_server *server);
 int64_t api_now_ms(const struct api_server *server);
 
 #endif

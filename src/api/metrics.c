@@ -1,7 +1,10 @@
 /* GET /metrics: Prometheus text format. GPU metrics carry the names
  * dcgm-exporter uses (so existing dashboards and alerts work) plus the
  * namespace, pod and job holding the GPU; platform metrics are gpuaas_*.
- * Rendered in the engine thread from one consistent state. */
+ * Every family is written in one piece (HELP, TYPE, then its samples) and
+ * no two samples of a family share a label set. docs/metrics.md lists them. */
+#include "api/metrics.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,9 +13,11 @@
 
 #include "api/internal.h"
 #include "core/meter.h"
-#include "core/model.h"
 #include "gpuaas/error.h"
+#include "lib/hmap.h"
 #include "lib/quantity.h"
+
+#define TEXT_MAX (256u << 20)
 
 struct text {
     char *data;
@@ -40,7 +45,7 @@ static void put(struct text *t, const char *fmt, ...)
             return;
         }
         size_t cap = t->cap * 2 + (size_t)n;
-        char *grown = cap <= (64u << 20) ? realloc(t->data, cap) : NULL;
+        char *grown = cap <= TEXT_MAX ? realloc(t->data, cap) : NULL;
         if (!grown) {
             t->failed = true;
             return;
@@ -74,132 +79,426 @@ static void family(struct text *t, const char *name, const char *type, const cha
     put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static const char *jstr(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/* ---- DCGM-named GPU metrics -------------------------------------------------- */
+
+/* The pod holding a whole GPU, or the only pod holding a share of it. */
+static const json_t *gpu_holder(const json_t *row)
+{
+    const json_t *holder = json_object_get(row, "allocated_to");
+    if (json_is_object(holder))
+        return holder;
+    const json_t *shares = json_object_get(row, "shares");
+    if (json_array_size(shares) == 1)
+        return json_object_get(json_array_get(shares, 0), "allocated_to");
+    return NULL;
+}
+
+/* `gpu="0",UUID=...,modelName=...,Hostname=...[,GPU_I_PROFILE,GPU_I_ID],
+ * namespace=...,pod=...,job=...` into out. */
+static void gpu_labels(const json_t *row, const json_t *mig, const json_t *holder, bool snake, char *out,
+                       size_t size)
+{
+    char a[7][256], pod[96] = "", mig_labels[160] = "";
+    if (json_is_object(holder))
+        snprintf(pod, sizeof pod, "%s-r%lld", jstr(holder, "job"),
+                 (long long)json_integer_value(json_object_get(holder, "replica")));
+    else
+        holder = NULL;
+    if (mig)
+        snprintf(mig_labels, sizeof mig_labels, ",GPU_I_PROFILE=\"%s\",GPU_I_ID=\"%lld\"",
+                 esc(jstr(mig, "profile"), a[5], sizeof a[5]),
+                 (long long)json_integer_value(json_object_get(mig, "gpu_instance_id")));
+    snprintf(out, size, "gpu=\"%lld\",UUID=\"%s\",%s=\"%s\",Hostname=\"%s\"%s,namespace=\"%s\",pod=\"%s\",job=\"%s\"",
+             (long long)json_integer_value(json_object_get(row, "index")), esc(jstr(row, "uuid"), a[0], sizeof a[0]),
+             snake ? "model_name" : "modelName", esc(jstr(row, "model"), a[1], sizeof a[1]),
+             esc(jstr(row, "node"), a[2], sizeof a[2]), mig_labels,
+             esc(holder ? jstr(holder, "namespace") : "", a[3], sizeof a[3]), esc(pod, a[4], sizeof a[4]),
+             esc(holder ? jstr(holder, "job") : "", a[6], sizeof a[6]));
+}
+
 struct gpu_metric {
     const char *name, *field, *help;
     double scale;
+    bool per_mig; /* MIG slices have their own series */
 };
 
-static void gpu_metrics(struct text *t, const json_t *rows)
+#define LABELS_MAX 1024
+
+static void gpu_metrics(struct text *t, const json_t *rows, bool snake)
 {
     static const struct gpu_metric metrics[] = {
-        {"DCGM_FI_DEV_GPU_UTIL", "utilization_pct", "GPU utilization (in %).", 1},
-        {"DCGM_FI_DEV_FB_USED", "memory_used_bytes", "Framebuffer memory used (in MiB).", 1.0 / 1048576},
-        {"DCGM_FI_DEV_FB_FREE", "memory_free_bytes", "Framebuffer memory free (in MiB).", 1.0 / 1048576},
-        {"DCGM_FI_DEV_GPU_TEMP", "temperature_c", "GPU temperature (in C).", 1},
-        {"DCGM_FI_DEV_POWER_USAGE", "power_w", "Power draw (in W).", 1},
-        {"DCGM_FI_DEV_XID_ERRORS", "xid_last", "Value of the last XID error encountered.", 1},
+        {"DCGM_FI_DEV_GPU_UTIL", "utilization_pct", "GPU utilization (in %).", 1, false},
+        {"DCGM_FI_DEV_FB_USED", "memory_used_bytes", "Framebuffer memory used (in MiB).", 1.0 / 1048576, true},
+        {"DCGM_FI_DEV_FB_FREE", "memory_free_bytes", "Framebuffer memory free (in MiB).", 1.0 / 1048576, true},
+        {"DCGM_FI_DEV_GPU_TEMP", "temperature_c", "GPU temperature (in C).", 1, false},
+        {"DCGM_FI_DEV_POWER_USAGE", "power_w", "Power draw (in W).", 1, false},
+        {"DCGM_FI_DEV_XID_ERRORS", "xid_last", "Value of the last XID error encountered.", 1, false},
     };
+    size_t count = json_array_size(rows);
+    /* each GPU's labels once, not once per metric */
+    char *labels = count ? malloc(count * LABELS_MAX) : NULL;
+    if (count && !labels) {
+        t->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const json_t *row = json_array_get(rows, i);
+        gpu_labels(row, NULL, gpu_holder(row), snake, labels + i * LABELS_MAX, LABELS_MAX);
+    }
     for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
         family(t, metrics[m].name, "gauge", metrics[m].help);
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-            json_t *v = json_object_get(row, metrics[m].field);
-            if (!json_is_number(v))
-                continue; /* simulated GPUs have no live readings */
-            json_t *holder = json_object_get(row, "allocated_to");
-            char a[5][256];
-            char pod[96] = "";
-            if (json_is_object(holder))
-                snprintf(pod, sizeof pod, "%s-r%lld", json_string_value(json_object_get(holder, "job")),
-                         (long long)json_integer_value(json_object_get(holder, "replica")));
-            put(t,
-                "%s{gpu=\"%lld\",UUID=\"%s\",modelName=\"%s\",Hostname=\"%s\",namespace=\"%s\",pod=\"%s\","
-                "job=\"%s\"} %.6g\n",
-                metrics[m].name, (long long)json_integer_value(json_object_get(row, "index")),
-                esc(json_string_value(json_object_get(row, "uuid")), a[0], sizeof a[0]),
-                esc(json_string_value(json_object_get(row, "model")), a[1], sizeof a[1]),
-                esc(json_string_value(json_object_get(row, "node")), a[2], sizeof a[2]),
-                esc(json_is_object(holder) ? json_string_value(json_object_get(holder, "namespace")) : "", a[3],
-                    sizeof a[3]),
-                pod, esc(json_is_object(holder) ? json_string_value(json_object_get(holder, "job")) : "", a[4],
-                         sizeof a[4]),
-                json_number_value(v) * metrics[m].scale);
+        for (size_t i = 0; i < count; i++) {
+            const json_t *row = json_array_get(rows, i);
+            const json_t *v = json_object_get(row, metrics[m].field);
+            if (json_is_number(v)) /* simulated GPUs have no live readings */
+                put(t, "%s{%s} %.10g\n", metrics[m].name, labels + i * LABELS_MAX,
+                    json_number_value(v) * metrics[m].scale);
+            if (!metrics[m].per_mig)
+                continue;
+            size_t k;
+            const json_t *mig;
+            json_array_foreach(json_object_get(row, "mig_devices"), k, mig) {
+                const json_t *mv = json_object_get(mig, metrics[m].field);
+                if (!json_is_number(mv) || !json_is_integer(json_object_get(mig, "gpu_instance_id")))
+                    continue;
+                char mig_labels[LABELS_MAX];
+                gpu_labels(row, mig, json_object_get(mig, "allocated_to"), snake, mig_labels, sizeof mig_labels);
+                put(t, "%s{%s} %.10g\n", metrics[m].name, mig_labels, json_number_value(mv) * metrics[m].scale);
+            }
+        }
+    }
+    free(labels);
+}
+
+/* Free framebuffer = total - used, where both are known (GPUs and slices). */
+static void add_memory_free(json_t *obj, const char *total_text, json_int_t total_bytes)
+{
+    int64_t total = total_bytes;
+    json_t *used = json_object_get(obj, "memory_used_bytes");
+    if (total_text && quantity_parse_memory_bytes(total_text, &total) < 0)
+        return;
+    if (json_is_integer(used) && total >= 0 && total >= json_integer_value(used))
+        json_object_set_new(obj, "memory_free_bytes", json_integer(total - json_integer_value(used)));
+}
+
+static void add_memory_free_all(json_t *rows)
+{
+    size_t i, k;
+    json_t *row, *mig;
+    json_array_foreach(rows, i, row) {
+        add_memory_free(row, json_string_value(json_object_get(row, "memory")), 0);
+        json_array_foreach(json_object_get(row, "mig_devices"), k, mig) {
+            json_t *total = json_object_get(mig, "memory_total_bytes");
+            if (json_is_integer(total))
+                add_memory_free(mig, NULL, json_integer_value(total));
         }
     }
 }
 
-static void platform_metrics(struct text *t, const struct core_state *st, const json_t *gpu_rows, int64_t now_ms)
-{
-    char a[4][256];
-    size_t i;
-    json_t *row;
-    family(t, "gpuaas_gpus", "gauge", "GPUs by node, model, capacity type and whether they are allocated.");
-    json_array_foreach(gpu_rows, i, row) {
-        put(t, "gpuaas_gpus{node=\"%s\",model=\"%s\",capacity_type=\"%s\",allocated=\"%s\"} 1\n",
-            esc(json_string_value(json_object_get(row, "node")), a[0], sizeof a[0]),
-            esc(json_string_value(json_object_get(row, "model")), a[1], sizeof a[1]),
-            esc(json_string_value(json_object_get(row, "capacity_type")), a[2], sizeof a[2]),
-            json_is_true(json_object_get(row, "allocated")) ? "true" : "false");
-    }
-    family(t, "gpuaas_node_state", "gauge", "1 for the state each node is in (Ready, Cordoned, Failed).");
-    for (size_t n = 0; n < st->node_order_count; n++)
-        put(t, "gpuaas_node_state{node=\"%s\",state=\"%s\"} 1\n", esc(st->node_order[n]->name, a[0], sizeof a[0]),
-            core_node_state_name(st->node_order[n]->state));
+/* ---- GPUs by node, model and capacity type ------------------------------------- */
 
-    /* jobs by namespace and state; pending ones by how long they have waited */
-    family(t, "gpuaas_jobs", "gauge", "Jobs by namespace and state.");
-    family(t, "gpuaas_job_restarts_total", "counter", "Restarts of each job's pods (OnFailure policy).");
+struct gpu_group {
+    const char *node, *model, *capacity;
+    unsigned allocated, free, idle;
+};
+
+static void gpu_counts(struct text *t, const json_t *rows)
+{
+    size_t count = json_array_size(rows), groups = 0;
+    struct gpu_group *g = count ? calloc(count, sizeof *g) : NULL;
+    if (count && !g) {
+        t->failed = true;
+        return;
+    }
+    /* rows come node by node; a node's GPUs may be of several models */
+    size_t node_first = 0;
+    for (size_t i = 0; i < count; i++) {
+        const json_t *row = json_array_get(rows, i);
+        const char *node = jstr(row, "node"), *model = jstr(row, "model");
+        if (groups > 0 && strcmp(g[groups - 1].node, node) != 0)
+            node_first = groups;
+        size_t k = node_first;
+        while (k < groups && strcmp(g[k].model, model) != 0)
+            k++;
+        if (k == groups)
+            g[groups++] = (struct gpu_group){node, model, jstr(row, "capacity_type"), 0, 0, 0};
+        if (json_is_true(json_object_get(row, "allocated"))) {
+            g[k].allocated++;
+            json_t *util = json_object_get(row, "utilization_pct");
+            if (json_is_integer(util) && json_integer_value(util) < METRICS_IDLE_UTIL_PCT)
+                g[k].idle++;
+        } else {
+            g[k].free++;
+        }
+    }
+    char a[3][256];
+    family(t, "gpuaas_gpus", "gauge",
+           "GPUs by node, model, capacity type and state: allocated (wholly or in part) or free.");
+    for (size_t k = 0; k < groups; k++)
+        for (int s = 0; s < 2; s++)
+            put(t, "gpuaas_gpus{node=\"%s\",model=\"%s\",capacity_type=\"%s\",state=\"%s\"} %u\n",
+                esc(g[k].node, a[0], sizeof a[0]), esc(g[k].model, a[1], sizeof a[1]),
+                esc(g[k].capacity, a[2], sizeof a[2]), s ? "free" : "allocated", s ? g[k].free : g[k].allocated);
+    family(t, "gpuaas_gpus_idle", "gauge",
+           "Allocated GPUs whose latest sampled utilization is below 10 %, by node, model and capacity type.");
+    for (size_t k = 0; k < groups; k++)
+        put(t, "gpuaas_gpus_idle{node=\"%s\",model=\"%s\",capacity_type=\"%s\"} %u\n",
+            esc(g[k].node, a[0], sizeof a[0]), esc(g[k].model, a[1], sizeof a[1]),
+            esc(g[k].capacity, a[2], sizeof a[2]), g[k].idle);
+    free(g);
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+#define JOB_STATES 5
+
+struct ns_jobs {
+    char key[NS_PATH_MAX + 40]; /* namespace, or "namespace\x1freason" */
+    size_t ns_len;
+    int64_t count[JOB_STATES];
+    int64_t oldest_ms;
+};
+
+/* The kind of wait: "quota", "capacity", "back-off", "waiting", ... (the
+ * reason's first word, letters and '-' only). */
+static void reason_kind(const char *reason, char *out, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = reason; *p && o + 1 < size && ((*p >= 'a' && *p <= 'z') || *p == '-'); p++)
+        out[o++] = *p;
+    out[o] = '\0';
+    if (!o)
+        snprintf(out, size, "other");
+}
+
+static struct ns_jobs *group_get(struct hmap *map, const char *ns, const char *reason, bool *failed)
+{
+    char key[sizeof((struct ns_jobs *)0)->key];
+    snprintf(key, sizeof key, "%s%s%s", ns, reason ? "\x1f" : "", reason ? reason : "");
+    struct ns_jobs *g = hmap_get(map, key);
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
+    if (!g) {
+        *failed = true;
+        return NULL;
+    }
+    memcpy(g->key, key, sizeof key);
+    g->ns_len = strlen(ns);
+    if (hmap_put(map, g->key, g) < 0) {
+        free(g);
+        *failed = true;
+        return NULL;
+    }
+    return g;
+}
+
+static int compare_groups(const void *a, const void *b)
+{
+    return strcmp((*(struct ns_jobs *const *)a)->key, (*(struct ns_jobs *const *)b)->key);
+}
+
+/* The groups in key order (so the output is stable); NULL when empty or on
+ * failure (then *failed). */
+static struct ns_jobs **group_sorted(const struct hmap *map, bool *failed)
+{
+    if (!map->count)
+        return NULL;
+    struct ns_jobs **list = malloc(map->count * sizeof *list);
+    if (!list) {
+        *failed = true;
+        return NULL;
+    }
+    size_t n = 0;
     void *value;
+    for (size_t it = 0; hmap_next(map, &it, NULL, &value);)
+        list[n++] = value;
+    qsort(list, n, sizeof *list, compare_groups);
+    return list;
+}
+
+static void group_free(struct hmap *map)
+{
+    void *value;
+    for (size_t it = 0; hmap_next(map, &it, NULL, &value);)
+        free(value);
+    hmap_free(map);
+}
+
+static void job_metrics(struct text *t, const struct core_state *st, int64_t now_ms)
+{
+    struct hmap by_ns, pending;
+    hmap_init(&by_ns);
+    hmap_init(&pending);
+    bool failed = false;
+    void *value;
+    for (size_t it = 0; !failed && hmap_next(&st->jobs, &it, NULL, &value);) {
+        const struct core_job *job = value;
+        struct ns_jobs *g = group_get(&by_ns, job->spec.namespace_path, NULL, &failed);
+        if (g && (unsigned)job->state < JOB_STATES)
+            g->count[job->state]++;
+        if (job->state != JOB_PENDING)
+            continue;
+        char kind[32];
+        reason_kind(job->reason, kind, sizeof kind);
+        struct ns_jobs *p = group_get(&pending, job->spec.namespace_path, kind, &failed);
+        if (p) {
+            p->count[0]++;
+            if (!p->oldest_ms || job->created_ms < p->oldest_ms)
+                p->oldest_ms = job->created_ms;
+        }
+    }
+    struct ns_jobs **list = group_sorted(&by_ns, &failed);
+    struct ns_jobs **plist = group_sorted(&pending, &failed);
+    char a[2][512];
+    family(t, "gpuaas_jobs", "gauge", "Jobs by namespace and state.");
+    for (size_t i = 0; list && i < by_ns.count; i++)
+        for (int s = 0; s < JOB_STATES; s++)
+            put(t, "gpuaas_jobs{namespace=\"%s\",state=\"%s\"} %lld\n", esc(list[i]->key, a[0], sizeof a[0]),
+                core_job_state_name((enum job_state)s), (long long)list[i]->count[s]);
+    family(t, "gpuaas_pending_jobs", "gauge", "Jobs waiting to be placed, by namespace and the kind of reason.");
+    for (size_t i = 0; plist && i < pending.count; i++) {
+        snprintf(a[1], sizeof a[1], "%.*s", (int)plist[i]->ns_len, plist[i]->key);
+        put(t, "gpuaas_pending_jobs{namespace=\"%s\",reason=\"%s\"} %lld\n", esc(a[1], a[0], sizeof a[0]),
+            plist[i]->key + plist[i]->ns_len + 1, (long long)plist[i]->count[0]);
+    }
+    family(t, "gpuaas_pending_job_max_wait_seconds", "gauge",
+           "How long the longest-waiting pending job has waited since submission, by namespace and reason.");
+    for (size_t i = 0; plist && i < pending.count; i++) {
+        snprintf(a[1], sizeof a[1], "%.*s", (int)plist[i]->ns_len, plist[i]->key);
+        int64_t wait_ms = now_ms - plist[i]->oldest_ms;
+        put(t, "gpuaas_pending_job_max_wait_seconds{namespace=\"%s\",reason=\"%s\"} %.3f\n",
+            esc(a[1], a[0], sizeof a[0]), plist[i]->key + plist[i]->ns_len + 1,
+            (wait_ms > 0 ? wait_ms : 0) / 1000.0);
+    }
+    free(list);
+    free(plist);
+    group_free(&by_ns);
+    group_free(&pending);
+    if (failed)
+        t->failed = true;
+
+    /* active jobs always (so the first restart is an increase), ended ones
+     * that restarted */
+    family(t, "gpuaas_job_restarts_total", "counter",
+           "Restarts of a job's pods after a failure (restart policy OnFailure), by namespace and job.");
     for (size_t it = 0; hmap_next(&st->jobs, &it, NULL, &value);) {
         const struct core_job *job = value;
-        put(t, "gpuaas_jobs{namespace=\"%s\",job=\"%s\",state=\"%s\"} 1\n",
-            esc(job->spec.namespace_path, a[0], sizeof a[0]), esc(job->spec.name, a[1], sizeof a[1]),
-            core_job_state_name(job->state));
-        if (job->restarts)
+        bool active = job->state == JOB_PENDING || job->state == JOB_RUNNING;
+        if (active || job->restarts)
             put(t, "gpuaas_job_restarts_total{namespace=\"%s\",job=\"%s\"} %d\n",
                 esc(job->spec.namespace_path, a[0], sizeof a[0]), esc(job->spec.name, a[1], sizeof a[1]),
                 job->restarts);
     }
-    family(t, "gpuaas_pending_job_wait_seconds", "gauge", "How long each pending job has waited, by reason.");
-    for (size_t it = 0; hmap_next(&st->jobs, &it, NULL, &value);) {
-        const struct core_job *job = value;
-        if (job->state != JOB_PENDING)
-            continue;
-        char reason[64];
-        snprintf(reason, sizeof reason, "%.*s", (int)strcspn(job->reason, ":"), job->reason);
-        put(t, "gpuaas_pending_job_wait_seconds{namespace=\"%s\",job=\"%s\",reason=\"%s\"} %.3f\n",
-            esc(job->spec.namespace_path, a[0], sizeof a[0]), esc(job->spec.name, a[1], sizeof a[1]),
-            esc(reason, a[2], sizeof a[2]), (now_ms - job->created_ms) / 1000.0);
+}
+
+/* ---- nodes, quotas, usage -------------------------------------------------------- */
+
+static void node_metrics(struct text *t, const struct core_state *st)
+{
+    static const enum node_state states[] = {NODE_READY, NODE_CORDONED, NODE_FAILED};
+    char a[256];
+    family(t, "gpuaas_node_state", "gauge", "1 for the state a node is in (Ready, Cordoned, Failed), else 0.");
+    for (size_t n = 0; n < st->node_order_count; n++) {
+        const struct core_node *node = st->node_order[n];
+        esc(node->name, a, sizeof a);
+        for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)
+            put(t, "gpuaas_node_state{node=\"%s\",state=\"%s\"} %d\n", a, core_node_state_name(states[s]),
+                node->state == states[s]);
     }
-    family(t, "gpuaas_quota_limit", "gauge", "Quota limits by namespace and resource.");
-    family(t, "gpuaas_quota_used", "gauge", "What a namespace subtree holds, by resource.");
-    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
-        const struct core_namespace *ns = value;
-        if (!ns->has_quota)
+}
+
+static void quota_lines(struct text *t, const char *name, const char *ns, const struct quota_amounts *q,
+                        const struct quota_amounts *limit)
+{
+    static const char *const names[] = {"gpus", "gpu_milli", "cpu_cores", "memory_bytes", "pods"};
+    const int64_t lim[] = {limit->gpus, limit->gpu_milli, limit->cpu_milli, limit->memory_bytes, limit->pods};
+    const int64_t value[] = {q->gpus, q->gpu_milli, q->cpu_milli, q->memory_bytes, q->pods};
+    for (int k = 0; k < 5; k++) {
+        if (lim[k] == QUOTA_UNLIMITED)
             continue;
-        static const char *const names[] = {"gpus", "gpu_milli", "cpu_milli", "memory_bytes", "pods"};
-        const int64_t lim[] = {ns->quota.gpus, ns->quota.gpu_milli, ns->quota.cpu_milli, ns->quota.memory_bytes,
-                               ns->quota.pods};
-        const int64_t used[] = {ns->used.gpus, ns->used.gpu_milli, ns->used.cpu_milli, ns->used.memory_bytes,
-                                ns->used.pods};
-        for (int k = 0; k < 5; k++) {
-            if (lim[k] == QUOTA_UNLIMITED)
-                continue;
-            put(t, "gpuaas_quota_limit{namespace=\"%s\",resource=\"%s\"} %lld\n", esc(ns->path, a[0], sizeof a[0]),
-                names[k], (long long)lim[k]);
-            put(t, "gpuaas_quota_used{namespace=\"%s\",resource=\"%s\"} %lld\n", esc(ns->path, a[0], sizeof a[0]),
-                names[k], (long long)used[k]);
+        if (k == 2)
+            put(t, "%s{namespace=\"%s\",resource=\"%s\"} %.3f\n", name, ns, names[k], value[k] / 1000.0);
+        else
+            put(t, "%s{namespace=\"%s\",resource=\"%s\"} %lld\n", name, ns, names[k], (long long)value[k]);
+    }
+    char a[80];
+    for (uint32_t m = 0; m < limit->model_count; m++)
+        put(t, "%s{namespace=\"%s\",resource=\"gpus:%s\"} %lld\n", name, ns,
+            esc(limit->models[m].name, a, sizeof a),
+            (long long)quota_kind_get(q->models, q->model_count, limit->models[m].name));
+    for (uint32_t m = 0; m < limit->mig_count; m++)
+        put(t, "%s{namespace=\"%s\",resource=\"mig:%s\"} %lld\n", name, ns, esc(limit->migs[m].name, a, sizeof a),
+            (long long)quota_kind_get(q->migs, q->mig_count, limit->migs[m].name));
+}
+
+static void quota_metrics(struct text *t, const struct core_state *st)
+{
+    char a[512];
+    void *value;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *name = pass ? "gpuaas_quota_used" : "gpuaas_quota_limit";
+        family(t, name, "gauge",
+               pass ? "What a namespace subtree's active pods hold, for each resource its quota limits."
+                    : "Quota limits of a namespace subtree by resource (cpu in cores, memory in bytes, gpus:MODEL, "
+                      "mig:PROFILE).");
+        for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+            const struct core_namespace *ns = value;
+            if (ns->has_quota)
+                quota_lines(t, name, esc(ns->path, a, sizeof a), pass ? &ns->used : &ns->quota, &ns->quota);
         }
     }
-    /* exact GPU-seconds: increase() over a window gives GPU-hours */
+}
+
+static void usage_metrics(struct text *t, const struct core_state *st, int64_t now_ms)
+{
+    /* exact GPU-seconds from the pod records: increase() over a window
+     * gives GPU-hours of that window */
     family(t, "gpuaas_allocated_gpu_seconds_total", "counter",
-           "Allocated GPU-seconds by namespace, model and capacity type since the start of the records.");
+           "Allocated GPU-seconds (MIG slices and shares count their part) by namespace, model and capacity type.");
     json_t *usage = meter_usage(st, 0, now_ms, now_ms, METER_BY_SERIES, NULL, NULL, NULL);
     if (!usage) {
         t->failed = true;
         return;
     }
+    size_t i;
+    json_t *row;
+    char a[3][256];
     json_array_foreach(json_object_get(usage, "rows"), i, row) {
         char ns[NS_PATH_MAX + 1], model[32], capacity[16];
-        if (sscanf(json_string_value(json_object_get(row, "key")), "%191s %31s %15s", ns, model, capacity) != 3 ||
-            strcmp(model, "none") == 0)
+        if (sscanf(jstr(row, "key"), "%191s %31s %15s", ns, model, capacity) != 3 || strcmp(model, "none") == 0)
             continue; /* pods without GPUs */
         put(t, "gpuaas_allocated_gpu_seconds_total{namespace=\"%s\",model=\"%s\",capacity_type=\"%s\"} %.3f\n",
             esc(ns, a[0], sizeof a[0]), esc(model, a[1], sizeof a[1]), esc(capacity, a[2], sizeof a[2]),
             json_real_value(json_object_get(row, "gpu_seconds")));
     }
     json_decref(usage);
+}
+
+/* ---- the engine and the API -------------------------------------------------------- */
+
+static void scheduler_metrics(struct text *t, const struct engine_stats *es)
+{
+    family(t, "gpuaas_scheduler_pass_duration_seconds", "histogram",
+           "Time of each scheduling pass (one per engine batch, in the engine thread).");
+    uint64_t cumulative = 0;
+    for (unsigned b = 0; b < ENGINE_SCHED_BUCKETS; b++) {
+        cumulative += es->sched_buckets[b];
+        if (b < ENGINE_SCHED_BUCKETS - 1)
+            put(t, "gpuaas_scheduler_pass_duration_seconds_bucket{le=\"%g\"} %llu\n", engine_sched_bounds_s[b],
+                (unsigned long long)cumulative);
+        else
+            put(t, "gpuaas_scheduler_pass_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cumulative);
+    }
+    put(t, "gpuaas_scheduler_pass_duration_seconds_sum %.9f\n", es->sched_ns / 1e9);
+    put(t, "gpuaas_scheduler_pass_duration_seconds_count %llu\n", (unsigned long long)cumulative);
 }
 
 /* API request counts by route and status class, and latency histograms. */
@@ -245,45 +544,56 @@ static void http_metrics(struct text *t)
     }
 }
 
+int metrics_render(const struct metrics_input *in, char **ret_text, size_t *ret_len)
+{
+    struct text t = {.data = malloc(65536), .cap = 65536};
+    if (!t.data)
+        return GPUAAS_ENOMEM;
+    add_memory_free_all(in->gpu_rows);
+    gpu_metrics(&t, in->gpu_rows, in->snake_case_labels);
+    gpu_counts(&t, in->gpu_rows);
+    node_metrics(&t, in->st);
+    job_metrics(&t, in->st, in->now_ms);
+    quota_metrics(&t, in->st);
+    usage_metrics(&t, in->st, in->now_ms);
+    if (in->engine)
+        scheduler_metrics(&t, in->engine);
+    if (in->http)
+        http_metrics(&t);
+    if (t.failed) {
+        free(t.data);
+        return GPUAAS_ENOMEM;
+    }
+    *ret_text = t.data;
+    *ret_len = t.len;
+    return 0;
+}
+
 void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply)
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    struct text t = {.data = malloc(65536), .cap = 65536};
     json_t *gpus = core_list_gpus(st);
-    if (!t.data || !gpus) {
-        free(t.data);
-        json_decref(gpus);
-        reply->err = GPUAAS_ENOMEM;
-        snprintf(reply->message, sizeof reply->message, "out of memory");
-        return;
+    struct engine_stats es;
+    engine_get_stats(api_engine(req->server), &es);
+    int r = GPUAAS_ENOMEM;
+    if (gpus) {
+        api_gpu_annotate(req->server, json_object_get(gpus, "items"));
+        struct metrics_input in = {.st = st,
+                                   .gpu_rows = json_object_get(gpus, "items"),
+                                   .now_ms = api_now_ms(req->server),
+                                   .snake_case_labels = api_metrics_snake_case(req->server),
+                                   .engine = &es,
+                                   .http = true};
+        r = metrics_render(&in, &req->raw_text, &req->raw_len);
     }
-    json_t *rows = json_object_get(gpus, "items");
-    api_gpu_annotate(req->server, rows);
-    /* free framebuffer = total - used, where both are known */
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) {
-        int64_t total;
-        json_t *used = json_object_get(row, "memory_used_bytes");
-        const char *memory = json_string_value(json_object_get(row, "memory"));
-        if (json_is_integer(used) && memory && quantity_parse_memory_bytes(memory, &total) == 0 &&
-            total >= json_integer_value(used))
-            json_object_set_new(row, "memory_free_bytes", json_integer(total - json_integer_value(used)));
-    }
-    gpu_metrics(&t, rows);
-    platform_metrics(&t, st, rows, api_now_ms(req->server));
-    http_metrics(&t);
     json_decref(gpus);
-    if (t.failed) {
-        free(t.data);
-        reply->err = GPUAAS_ENOMEM;
-        snprintf(reply->message, sizeof reply->message, "metrics too large");
+    if (r < 0) {
+        reply->err = r;
+        snprintf(reply->message, sizeof reply->message, "out of memory rendering metrics");
         return;
     }
-    req->raw_text = t.data;
-    req->raw_len = t.len;
     req->raw_content_type = "text/plain; version=0.0.4; charset=utf-8";
     snprintf(req->raw_headers[0][0], sizeof req->raw_headers[0][0], "X-Content-Type-Options");
     snprintf(req->raw_headers[0][1], sizeof req->raw_headers[0][1], "nosniff");

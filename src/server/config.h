@@ -4,6 +4,7 @@
 #define GPUAAS_SERVER_CONFIG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/meter.h"
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct server_config {
     struct meter_prices prices; /* per GPU-hour, by model and capacity type */
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
+    bool metrics_snake_case;    /* metrics: {label_style: snake_case} (default dcgm) */
 };
 
 extern const char config_default_yaml[];

@@ -146,6 +146,13 @@ static void sample_once(struct gpu_source *src)
             l->temperature_c = info->temperature_c;
             l->power_mw = info->power_mw;
             l->xid_last = info->xid_last;
+            l->mig_count = info->mig_count;
+            for (unsigned m = 0; m < info->mig_count && m < GPU_MIG_MAX; m++) {
+                snprintf(l->mig[m].uuid, sizeof l->mig[m].uuid, "%s", info->mig[m].uuid);
+                l->mig[m].gpu_instance_id = info->mig[m].gpu_instance_id;
+                l->mig[m].memory_used_bytes = info->mig[m].memory_used_bytes;
+                l->mig[m].memory_total_bytes = info->mig[m].memory_total_bytes;
+            }
             pthread_mutex_unlock(&src->lock);
         }
         free(info);
@@ -199,6 +206,23 @@ int gpus_start_sampler(struct gpu_source *src, int interval_ms)
 
 static json_t *int_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
 
+static void annotate_migs(const struct gpu_live *l, json_t *migs)
+{
+    size_t i;
+    json_t *mig;
+    json_array_foreach(migs, i, mig) {
+        const char *uuid = json_string_value(json_object_get(mig, "uuid"));
+        for (unsigned m = 0; uuid && m < l->mig_count; m++) {
+            const struct gpu_live_mig *lm = &l->mig[m];
+            if (strcmp(lm->uuid, uuid) != 0)
+                continue;
+            json_object_set_new(mig, "gpu_instance_id", int_or_null(lm->gpu_instance_id));
+            json_object_set_new(mig, "memory_used_bytes", int_or_null(lm->memory_used_bytes));
+            json_object_set_new(mig, "memory_total_bytes", int_or_null(lm->memory_total_bytes));
+        }
+    }
+}
+
 void gpus_annotate(void *arg, json_t *rows)
 {
     struct gpu_source *src = arg;
@@ -216,6 +240,7 @@ void gpus_annotate(void *arg, json_t *rows)
             json_object_set_new(row, "temperature_c", int_or_null(l->temperature_c));
             json_object_set_new(row, "power_w", l->power_mw < 0 ? json_null() : json_real(l->power_mw / 1000.0));
             json_object_set_new(row, "xid_last", int_or_null(l->xid_last));
+            annotate_migs(l, json_object_get(row, "mig_devices"));
         }
     }
     pthread_mutex_unlock(&src->lock);

@@ -10,6 +10,13 @@
 
 #include "gpu/gpu.h"
 
+struct gpu_live_mig {
+    char uuid[96];
+    int gpu_instance_id;        /* -1: n/a */
+    int64_t memory_used_bytes;  /* -1: n/a */
+    int64_t memory_total_bytes; /* -1: n/a */
+};
+
 struct gpu_live {
     char uuid[96];
     int utilization_pct;
@@ -17,6 +24,8 @@ struct gpu_live {
     int temperature_c;
     int64_t power_mw;
     int64_t xid_last;
+    unsigned mig_count;
+    struct gpu_live_mig mig[GPU_MIG_MAX];
 };
 
 struct gpu_source {
@@ -44,7 +53,8 @@ int gpus_open(struct gpu_source *src, const char *nvml_library, const char *fake
 int gpus_fill_node(struct gpu_source *src, json_t *node_json, char *err, size_t err_size);
 /* Starts sampling utilisation, memory, temperature, power every interval. */
 int gpus_start_sampler(struct gpu_source *src, int interval_ms);
-/* Adds live fields to /v1/gpus rows whose uuid is a local device. */
+/* Adds live fields to /v1/gpus rows whose uuid is a local device, and to
+ * their MIG slices (gpu_instance_id, memory). */
 void gpus_annotate(void *src, json_t *rows);
 void gpus_close(struct gpu_source *src);
 

@@ -337,7 +337,8 @@ int server_main(int argc, char **argv)
         goto out;
     }
     struct api_config api_cfg = {
-        .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices};
+        .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices,
+        .metrics_snake_case = cfg.metrics_snake_case};
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;
