@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/internal.h"
 #include "core/meter.h"
@@ -456,13 +457,11 @@ static void quota_metrics(struct text *t, const struct core_state *st)
     }
 }
 
-static void usage_metrics(struct text *t, const struct core_state *st, int64_t now_ms)
+/* GPU-seconds by namespace, model and capacity type over [from_ms, now). */
+static void usage_lines(struct text *t, const struct core_state *st, const char *name, const char *month,
+                        int64_t from_ms, int64_t now_ms)
 {
-    /* exact GPU-seconds from the pod records: increase() over a window
-     * gives GPU-hours of that window */
-    family(t, "gpuaas_allocated_gpu_seconds_total", "counter",
-           "Allocated GPU-seconds (MIG slices and shares count their part) by namespace, model and capacity type.");
-    json_t *usage = meter_usage(st, 0, now_ms, now_ms, METER_BY_SERIES, NULL, NULL, NULL);
+    json_t *usage = meter_usage(st, from_ms, now_ms, now_ms, METER_BY_SERIES, NULL, NULL, NULL);
     if (!usage) {
         t->failed = true;
         return;
@@ -474,11 +473,33 @@ static void usage_metrics(struct text *t, const struct core_state *st, int64_t n
         char ns[NS_PATH_MAX + 1], model[32], capacity[16];
         if (sscanf(jstr(row, "key"), "%191s %31s %15s", ns, model, capacity) != 3 || strcmp(model, "none") == 0)
             continue; /* pods without GPUs */
-        put(t, "gpuaas_allocated_gpu_seconds_total{namespace=\"%s\",model=\"%s\",capacity_type=\"%s\"} %.3f\n",
+        put(t, "%s{namespace=\"%s\",model=\"%s\",capacity_type=\"%s\"%s%s%s} %.3f\n", name,
             esc(ns, a[0], sizeof a[0]), esc(model, a[1], sizeof a[1]), esc(capacity, a[2], sizeof a[2]),
+            month ? ",month=\"" : "", month ? month : "", month ? "\"" : "",
             json_real_value(json_object_get(row, "gpu_seconds")));
     }
     json_decref(usage);
+}
+
+static void usage_metrics(struct text *t, const struct core_state *st, int64_t now_ms)
+{
+    /* exact GPU-seconds from the pod records: increase() over a window
+     * gives GPU-hours of that window */
+    family(t, "gpuaas_allocated_gpu_seconds_total", "counter",
+           "Allocated GPU-seconds (MIG slices and shares count their part) by namespace, model and capacity type.");
+    usage_lines(t, st, "gpuaas_allocated_gpu_seconds_total", NULL, 0, now_ms);
+    /* the calendar month so far (UTC), as `gpuaas usage --month` counts it:
+     * PromQL has no calendar windows */
+    char month[16];
+    int64_t from_ms = 0, to_ms;
+    time_t now_s = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&now_s, &tm);
+    snprintf(month, sizeof month, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+    meter_month_range(month, &from_ms, &to_ms);
+    family(t, "gpuaas_month_allocated_gpu_seconds", "gauge",
+           "Allocated GPU-seconds in the current calendar month (UTC) so far, by namespace, model and capacity type.");
+    usage_lines(t, st, "gpuaas_month_allocated_gpu_seconds", month, from_ms, now_ms);
 }
 
 /* ---- the engine and the API -------------------------------------------------------- */

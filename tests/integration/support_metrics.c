@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -179,11 +180,52 @@ char *sm_job(const char *name, const char *ns, int gpus, const char *mig, bool s
     else if (mig)
         json_object_set_new(j, "resources", json_pack("{s:s}", "mig", mig));
     if (selector_none)
-        json_object_set_new(j, "selector", json_pack("{s:s}", "gpuaas.io/gpu-model", "nonexistent"));
+        json_object_set_new(j, "selector", json_pack("{s:s}", "gx-metrics-pool", "none"));
     if (restart_limit > 0)
         json_object_set_new(j, "restart", json_pack("{s:s,s:i}", "policy", "OnFailure", "limit", restart_limit));
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     assert_non_null(text);
+    return text;
+}
+
+bool sm_find_program(const char *name, char *out, size_t out_size)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        snprintf(out, out_size, "%.*s/%s", (int)len, path, name);
+        if (len && access(out, X_OK) == 0)
+            return true;
+        path += len + (path[len] == ':');
+    }
+    return false;
+}
+
+char *sm_config(const char *label_style)
+{
+    char *text = NULL;
+    int n = asprintf(&text,
+                     "restart_backoff: 200ms\n"
+                     "stop_grace: 2s\n"
+                     "nvml_library: /nonexistent/gpuaas-test/libnvidia-ml.so.1\n"
+                     "metrics:\n"
+                     "  label_style: %s\n"
+                     "nodes:\n"
+                     "  - name: local\n"
+                     "    cpu: 16\n"
+                     "    memory: 64Gi\n"
+                     "    labels: {gpuaas.io/capacity-type: on-demand}\n"
+                     "    gpus: discover\n"
+                     "  - name: sim-spot\n"
+                     "    cpu: 8\n"
+                     "    memory: 32Gi\n"
+                     "    labels: {gpuaas.io/capacity-type: spot}\n"
+                     "    gpus:\n"
+                     "      - {model: T4, memory: 16Gi, count: 2}\n",
+                     label_style);
+    assert_true(n > 0);
     return text;
 }

@@ -30,4 +30,12 @@ double sm_sum(const char *text, const char *prefix, int *ret_count);
 char *sm_job(const char *name, const char *ns, int gpus, const char *mig, bool selector_none, int restart_limit,
              const char *shell_command);
 
+/* True when an executable `name` is in PATH (its path into out). */
+bool sm_find_program(const char *name, char *out, size_t out_size);
+
+/* A server config with the local node's GPUs from the fake NVML (default
+ * description: 4 A10G, the last split into MIG slices) and a spot node of
+ * simulated T4s; label_style: "dcgm" or "snake_case". malloc'd. */
+char *sm_config(const char *label_style);
+
 #endif
