@@ -77,7 +77,11 @@ run: deps
 	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so
 	exec $(REL)/gpuaas server $(ARGS)
 
+# the tests also run promtool and a real Prometheus (prometheus) and load
+# the dashboard in headless Chromium (chromium)
+TEST_PACKAGES := prometheus chromium
 test: deps
+	@scripts/install-deps $(TEST_PACKAGES)
 	@$(MAKE) --no-print-directory -j$$(nproc) test-build
 	@tests/run-tests
 
