@@ -229,3 +229,29 @@ char *sm_config(const char *label_style)
     assert_true(n > 0);
     return text;
 }
+
+static const struct th_server *leftover_server;
+static const char *const *leftover_namespaces;
+
+static int leftover_procs(pid_t *pids, int max)
+{
+    char pods_dir[600], env[300];
+    snprintf(pods_dir, sizeof pods_dir, "%s/pods/", leftover_server->data_dir);
+    struct th_proc_match shim = {.cmd_word = "__exec-shim", .cmd_sub = pods_dir};
+    int n = th_find_procs(&shim, 0, pids, max);
+    for (const char *const *ns = leftover_namespaces; *ns && n < max; ns++) {
+        snprintf(env, sizeof env, "GPUAAS_NAMESPACE=%s", *ns);
+        struct th_proc_match job = {.env_entry = env};
+        n += th_find_procs(&job, 0, pids ? pids + n : NULL, max - n);
+    }
+    return n;
+}
+
+void sm_kill_leftovers(const struct th_server *s, const char *const *namespaces)
+{
+    if (!s->data_dir[0])
+        return;
+    leftover_server = s;
+    leftover_namespaces = namespaces;
+    th_kill_procs(leftover_procs, "teardown: killing a process the test's server left");
+}

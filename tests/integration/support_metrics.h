@@ -38,4 +38,9 @@ bool sm_find_program(const char *name, char *out, size_t out_size);
  * simulated T4s; label_style: "dcgm" or "snake_case". malloc'd. */
 char *sm_config(const char *label_style);
 
+/* After the server stopped (it leaves pods running, to adopt them on the
+ * next start): kills its pod shims (DATA/pods/) and the jobs of these
+ * namespaces (GPUAAS_NAMESPACE=...). namespaces ends with NULL. */
+void sm_kill_leftovers(const struct th_server *s, const char *const *namespaces);
+
 #endif

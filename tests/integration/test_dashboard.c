@@ -323,6 +323,8 @@ static int group_teardown(void **state)
         return 0;
     th_http_free(&http);
     int rc = th_server_stop(&srv);
+    static const char *const namespaces[] = {NS_DONE, NS_RUN, NULL};
+    sm_kill_leftovers(&srv, namespaces);
     th_server_destroy(&srv);
     return rc == 0 ? 0 : -1;
 }

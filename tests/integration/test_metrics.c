@@ -172,6 +172,8 @@ static int group_teardown(void **state)
     (void)state;
     th_http_free(&http);
     int rc = th_server_stop(&srv);
+    static const char *const namespaces[] = {NS, NULL};
+    sm_kill_leftovers(&srv, namespaces);
     th_server_destroy(&srv);
     return rc == 0 ? 0 : -1;
 }
