@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "engine/engine.h"
 
 #define API_BODY_MAX (1024 * 1024)
@@ -23,6 +24,9 @@ struct api_config {
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
+    /* live readings of one GPU, for /metrics */
+    metrics_reading_fn gpu_reading;
+    void *gpu_reading_arg;
     api_log_path_fn log_path;
     void *log_path_arg;
     const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */

@@ -38,6 +38,8 @@ struct api_server {
     void *log_path_arg;
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
+    metrics_reading_fn gpu_reading;
+    void *gpu_reading_arg;
     const struct meter_prices *prices;
     bool metrics_snake_case;
     atomic_bool ready;
@@ -80,6 +82,11 @@ static void count_request(const struct api_request *req)
 struct auth *api_auth(const struct api_server *server) { return server->auth; }
 struct engine *api_engine(const struct api_server *server) { return server->engine; }
 bool api_metrics_snake_case(const struct api_server *server) { return server->metrics_snake_case; }
+void api_gpu_reading(const struct api_server *server, metrics_reading_fn *ret_fn, void **ret_arg)
+{
+    *ret_fn = server->gpu_reading;
+    *ret_arg = server->gpu_reading_arg;
+}
 int64_t api_now_ms(const struct api_server *server) { return server->clock_ms(); }
 
 enum api_outcome api_answer(struct api_request *req, unsigned status, json_t *answer)
@@ -506,6 +513,8 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->prices = cfg->prices;
     server->gpu_annotate_arg = cfg->gpu_annotate_arg;
     server->metrics_snake_case = cfg->metrics_snake_case;
+    server->gpu_reading = cfg->gpu_reading;
+    server->gpu_reading_arg = cfg->gpu_reading_arg;
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread
      * serves 30 % more durable submissions than two) */

@@ -86,6 +86,7 @@ void api_metrics_query(const struct core_state *st, struct store *store, const s
 struct auth *api_auth(const struct api_server *server);
 struct engine *api_engine(const struct api_server *server);
 bool api_metrics_snake_case(const struct api_server *server);
+void api_gpu_reading(const struct api_server *server, metrics_reading_fn *ret_fn, void **ret_arg);
 int64_t api_now_ms(const struct api_server *server);
 
 #endif

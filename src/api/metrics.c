@@ -16,7 +16,6 @@
 #include "core/meter.h"
 #include "gpuaas/error.h"
 #include "lib/hmap.h"
-#include "lib/quantity.h"
 
 #define TEXT_MAX (256u << 20)
 
@@ -56,11 +55,16 @@ static void put(struct text *t, const char *fmt, ...)
     }
 }
 
-/* Label values escape backslash, quote and newline. */
+/* Label values escape backslash, quote and newline (names and paths that
+ * gpuaas validated never hold them: those come back as they are). */
 static const char *esc(const char *in, char *out, size_t size)
 {
+    if (!in)
+        return "";
+    if (!strpbrk(in, "\\\"\n"))
+        return in;
     size_t o = 0;
-    for (const char *p = in ? in : ""; *p && o + 3 < size; p++) {
+    for (const char *p = in; *p && o + 3 < size; p++) {
         if (*p == '\\' || *p == '"') {
             out[o++] = '\\';
             out[o++] = *p;
@@ -86,118 +90,279 @@ static const char *jstr(const json_t *obj, const char *key)
     return s ? s : "";
 }
 
+/* ---- fast appending (the GPU families are most of the text) ---------------------- */
+
+static bool reserve(struct text *t, size_t n)
+{
+    if (t->failed)
+        return false;
+    if (t->len + n <= t->cap)
+        return true;
+    size_t cap = t->cap * 2 > t->len + n ? t->cap * 2 : t->len + n;
+    char *grown = cap <= TEXT_MAX ? realloc(t->data, cap) : NULL;
+    if (!grown) {
+        t->failed = true;
+        return false;
+    }
+    t->data = grown;
+    t->cap = cap;
+    return true;
+}
+
+static void append(struct text *t, const char *s, size_t n)
+{
+    if (reserve(t, n)) {
+        memcpy(t->data + t->len, s, n);
+        t->len += n;
+    }
+}
+
+/* Integers as digits, anything else as %.10g. */
+static void append_value(struct text *t, double v)
+{
+    char buf[40];
+    size_t n;
+    if (v == (double)(int64_t)v && v > -1e15 && v < 1e15) {
+        int64_t i = (int64_t)v;
+        char digits[24];
+        size_t d = 0;
+        uint64_t u = i < 0 ? (uint64_t)-i : (uint64_t)i;
+        do
+            digits[d++] = (char)('0' + u % 10);
+        while ((u /= 10) != 0);
+        n = 0;
+        if (i < 0)
+            buf[n++] = '-';
+        while (d)
+            buf[n++] = digits[--d];
+    } else {
+        n = (size_t)snprintf(buf, sizeof buf, "%.10g", v);
+    }
+    append(t, buf, n);
+}
+
 /* ---- DCGM-named GPU metrics -------------------------------------------------- */
 
-/* The pod holding a whole GPU, or the only pod holding a share of it. */
-static const json_t *gpu_holder(const json_t *row)
+/* A GPU as the metrics see it, worked out once per scrape. */
+struct gpu_view {
+    const struct core_node *node;
+    const struct core_gpu *gpu;
+    const char *capacity;
+    bool allocated;
+    bool has_reading;
+    uint64_t holder;     /* the whole GPU's pod, or its only share's; 0: none */
+    size_t labels_at, labels_len;
+    struct metrics_reading r;
+};
+
+/* Pods holding shares of a node's GPUs (the core keeps only the sum). */
+struct node_shares {
+    char name[NAME_LABEL_MAX + 1];
+    uint64_t pod[CORE_NODE_GPUS_MAX];
+    unsigned count[CORE_NODE_GPUS_MAX];
+};
+
+static int collect_shares(const struct core_state *st, struct hmap *by_node)
 {
-    const json_t *holder = json_object_get(row, "allocated_to");
-    if (json_is_object(holder))
-        return holder;
-    const json_t *shares = json_object_get(row, "shares");
-    if (json_array_size(shares) == 1)
-        return json_object_get(json_array_get(shares, 0), "allocated_to");
-    return NULL;
+    void *value;
+    for (size_t it = 0; hmap_next(&st->pods, &it, NULL, &value);) {
+        const struct core_pod *pod = value;
+        if (core_pod_state_final(pod->state))
+            continue;
+        for (uint32_t d = 0; d < pod->device_count; d++) {
+            const struct core_pod_device *dev = &pod->devices[d];
+            if (dev->mig >= 0 || dev->milli >= 1000 || dev->gpu >= CORE_NODE_GPUS_MAX)
+                continue;
+            struct node_shares *ns = hmap_get(by_node, pod->node);
+            if (!ns) {
+                ns = calloc(1, sizeof *ns);
+                if (!ns)
+                    return GPUAAS_ENOMEM;
+                snprintf(ns->name, sizeof ns->name, "%s", pod->node);
+                if (hmap_put(by_node, ns->name, ns) < 0) {
+                    free(ns);
+                    return GPUAAS_ENOMEM;
+                }
+            }
+            ns->pod[dev->gpu] = pod->id;
+            ns->count[dev->gpu]++;
+        }
+    }
+    return 0;
+}
+
+static void append_str(struct text *t, const char *str) { append(t, str, strlen(str)); }
+
+/* label="escaped value" */
+static void append_label(struct text *t, const char *comma_name_eq_quote, const char *value)
+{
+    char buf[512];
+    append_str(t, comma_name_eq_quote);
+    append_str(t, esc(value, buf, sizeof buf));
+    append(t, "\"", 1);
 }
 
 /* `gpu="0",UUID=...,modelName=...,Hostname=...[,GPU_I_PROFILE,GPU_I_ID],
- * namespace=...,pod=...,job=...` into out. */
-static void gpu_labels(const json_t *row, const json_t *mig, const json_t *holder, bool snake, char *out,
-                       size_t size)
+ * namespace=...,pod=...,job=...` appended to t (built piece by piece: this
+ * runs for every GPU of every scrape). */
+static void gpu_labels(struct text *t, const struct core_state *st, const struct gpu_view *v, bool snake,
+                       const char *mig_profile, int mig_instance, uint64_t holder_id)
 {
-    char a[7][256], pod[96] = "", mig_labels[160] = "";
-    if (json_is_object(holder))
-        snprintf(pod, sizeof pod, "%s-r%lld", jstr(holder, "job"),
-                 (long long)json_integer_value(json_object_get(holder, "replica")));
-    else
-        holder = NULL;
-    if (mig)
-        snprintf(mig_labels, sizeof mig_labels, ",GPU_I_PROFILE=\"%s\",GPU_I_ID=\"%lld\"",
-                 esc(jstr(mig, "profile"), a[5], sizeof a[5]),
-                 (long long)json_integer_value(json_object_get(mig, "gpu_instance_id")));
-    snprintf(out, size, "gpu=\"%lld\",UUID=\"%s\",%s=\"%s\",Hostname=\"%s\"%s,namespace=\"%s\",pod=\"%s\",job=\"%s\"",
-             (long long)json_integer_value(json_object_get(row, "index")), esc(jstr(row, "uuid"), a[0], sizeof a[0]),
-             snake ? "model_name" : "modelName", esc(jstr(row, "model"), a[1], sizeof a[1]),
-             esc(jstr(row, "node"), a[2], sizeof a[2]), mig_labels,
-             esc(holder ? jstr(holder, "namespace") : "", a[3], sizeof a[3]), esc(pod, a[4], sizeof a[4]),
-             esc(holder ? jstr(holder, "job") : "", a[6], sizeof a[6]));
+    const struct core_pod *holder = holder_id ? core_find_pod(st, holder_id) : NULL;
+    append(t, "gpu=\"", 5);
+    append_value(t, v->gpu->index);
+    append_label(t, "\",UUID=\"", v->gpu->uuid);
+    append_label(t, snake ? ",model_name=\"" : ",modelName=\"", v->gpu->model);
+    append_label(t, ",Hostname=\"", v->node->name);
+    if (mig_profile) {
+        append_label(t, ",GPU_I_PROFILE=\"", mig_profile);
+        append(t, ",GPU_I_ID=\"", 11);
+        append_value(t, mig_instance);
+        append(t, "\"", 1);
+    }
+    append_label(t, ",namespace=\"", holder ? holder->namespace_path : "");
+    char buf[512];
+    append_str(t, ",pod=\"");
+    if (holder) { /* JOB-rREPLICA */
+        append_str(t, esc(holder->job_name, buf, sizeof buf));
+        append(t, "-r", 2);
+        append_value(t, holder->replica);
+    }
+    append(t, "\"", 1);
+    append_label(t, ",job=\"", holder ? holder->job_name : "");
 }
 
-struct gpu_metric {
-    const char *name, *field, *help;
-    double scale;
-    bool per_mig; /* MIG slices have their own series */
-};
-
-#define LABELS_MAX 1024
-
-static void gpu_metrics(struct text *t, const json_t *rows, bool snake)
+static struct gpu_view *gpu_views(const struct metrics_input *in, struct text *labels, size_t *ret_count)
 {
-    static const struct gpu_metric metrics[] = {
-        {"DCGM_FI_DEV_GPU_UTIL", "utilization_pct", "GPU utilization (in %).", 1, false},
-        {"DCGM_FI_DEV_FB_USED", "memory_used_bytes", "Framebuffer memory used (in MiB).", 1.0 / 1048576, true},
-        {"DCGM_FI_DEV_FB_FREE", "memory_free_bytes", "Framebuffer memory free (in MiB).", 1.0 / 1048576, true},
-        {"DCGM_FI_DEV_GPU_TEMP", "temperature_c", "GPU temperature (in C).", 1, false},
-        {"DCGM_FI_DEV_POWER_USAGE", "power_w", "Power draw (in W).", 1, false},
-        {"DCGM_FI_DEV_XID_ERRORS", "xid_last", "Value of the last XID error encountered.", 1, false},
-    };
-    size_t count = json_array_size(rows);
-    /* each GPU's labels once, not once per metric */
-    char *labels = count ? malloc(count * LABELS_MAX) : NULL;
-    if (count && !labels) {
-        t->failed = true;
-        return;
+    const struct core_state *st = in->st;
+    size_t count = 0;
+    for (size_t n = 0; n < st->node_order_count; n++)
+        count += st->node_order[n]->gpu_count;
+    struct gpu_view *views = count ? malloc(count * sizeof *views) : NULL;
+    struct hmap shares;
+    hmap_init(&shares);
+    if ((count && !views) || collect_shares(st, &shares) < 0) {
+        free(views);
+        views = NULL;
+        labels->failed = true;
+        goto out;
     }
-    for (size_t i = 0; i < count; i++) {
-        const json_t *row = json_array_get(rows, i);
-        gpu_labels(row, NULL, gpu_holder(row), snake, labels + i * LABELS_MAX, LABELS_MAX);
-    }
-    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
-        family(t, metrics[m].name, "gauge", metrics[m].help);
-        for (size_t i = 0; i < count; i++) {
-            const json_t *row = json_array_get(rows, i);
-            const json_t *v = json_object_get(row, metrics[m].field);
-            if (json_is_number(v)) /* simulated GPUs have no live readings */
-                put(t, "%s{%s} %.10g\n", metrics[m].name, labels + i * LABELS_MAX,
-                    json_number_value(v) * metrics[m].scale);
-            if (!metrics[m].per_mig)
-                continue;
-            size_t k;
-            const json_t *mig;
-            json_array_foreach(json_object_get(row, "mig_devices"), k, mig) {
-                const json_t *mv = json_object_get(mig, metrics[m].field);
-                if (!json_is_number(mv) || !json_is_integer(json_object_get(mig, "gpu_instance_id")))
-                    continue;
-                char mig_labels[LABELS_MAX];
-                gpu_labels(row, mig, json_object_get(mig, "allocated_to"), snake, mig_labels, sizeof mig_labels);
-                put(t, "%s{%s} %.10g\n", metrics[m].name, mig_labels, json_number_value(mv) * metrics[m].scale);
-            }
+    size_t i = 0;
+    for (size_t n = 0; n < st->node_order_count; n++) {
+        const struct core_node *node = st->node_order[n];
+        const char *capacity = core_node_label(node, "gpuaas.io/capacity-type");
+        const struct node_shares *ns = shares.count ? hmap_get(&shares, node->name) : NULL;
+        for (uint32_t g = 0; g < node->gpu_count; g++, i++) {
+            struct gpu_view *v = &views[i];
+            v->node = node;
+            v->gpu = &node->gpus[g];
+            v->capacity = capacity ? capacity : "on-demand";
+            v->holder = node->alloc.gpu_pod[g];
+            if (!v->holder && ns && ns->count[g] == 1)
+                v->holder = ns->pod[g];
+            v->allocated = node->alloc.gpu_pod[g] != 0 || node->alloc.gpu_milli_used[g] > 0;
+            for (uint32_t m = 0; m < v->gpu->mig_count; m++)
+                v->allocated |= node->alloc.mig_pod[g][m] != 0;
+            v->has_reading = in->reading && in->reading(in->reading_arg, v->gpu->uuid, &v->r);
+            v->labels_at = labels->len;
+            gpu_labels(labels, st, v, in->snake_case_labels, NULL, 0, v->holder);
+            v->labels_len = labels->len - v->labels_at;
         }
     }
-    free(labels);
+    *ret_count = count;
+out: {
+    void *value;
+    for (size_t it = 0; hmap_next(&shares, &it, NULL, &value);)
+        free(value);
+    hmap_free(&shares);
+}
+    return views;
 }
 
-/* Free framebuffer = total - used, where both are known (GPUs and slices). */
-static void add_memory_free(json_t *obj, const char *total_text, json_int_t total_bytes)
+enum gpu_field { F_UTIL, F_FB_USED, F_FB_FREE, F_TEMP, F_POWER, F_XID };
+
+/* The field's value for a whole GPU; false when not available. */
+static bool gpu_value(const struct gpu_view *v, enum gpu_field f, double *ret)
 {
-    int64_t total = total_bytes;
-    json_t *used = json_object_get(obj, "memory_used_bytes");
-    if (total_text && quantity_parse_memory_bytes(total_text, &total) < 0)
-        return;
-    if (json_is_integer(used) && total >= 0 && total >= json_integer_value(used))
-        json_object_set_new(obj, "memory_free_bytes", json_integer(total - json_integer_value(used)));
+    const struct metrics_reading *r = &v->r;
+    if (!v->has_reading)
+        return false;
+    switch (f) {
+    case F_UTIL:
+        *ret = r->utilization_pct;
+        return r->utilization_pct >= 0;
+    case F_FB_USED:
+        *ret = r->memory_used_bytes / 1048576.0;
+        return r->memory_used_bytes >= 0;
+    case F_FB_FREE:
+        *ret = (v->gpu->memory_bytes - r->memory_used_bytes) / 1048576.0;
+        return r->memory_used_bytes >= 0 && v->gpu->memory_bytes >= r->memory_used_bytes;
+    case F_TEMP:
+        *ret = r->temperature_c;
+        return r->temperature_c >= 0;
+    case F_POWER:
+        *ret = r->power_mw / 1000.0;
+        return r->power_mw >= 0;
+    case F_XID:
+        *ret = (double)r->xid_last;
+        return r->xid_last >= 0;
+    }
+    return false;
 }
 
-static void add_memory_free_all(json_t *rows)
+/* MIG slices of a GPU with readings: their own FB series. */
+static void mig_lines(struct text *t, const struct core_state *st, const struct gpu_view *v, const char *name,
+                      size_t name_len, bool free_memory, bool snake)
 {
-    size_t i, k;
-    json_t *row, *mig;
-    json_array_foreach(rows, i, row) {
-        add_memory_free(row, json_string_value(json_object_get(row, "memory")), 0);
-        json_array_foreach(json_object_get(row, "mig_devices"), k, mig) {
-            json_t *total = json_object_get(mig, "memory_total_bytes");
-            if (json_is_integer(total))
-                add_memory_free(mig, NULL, json_integer_value(total));
+    unsigned g = (unsigned)(v->gpu - v->node->gpus);
+    for (uint32_t m = 0; m < v->gpu->mig_count; m++) {
+        for (unsigned k = 0; k < v->r.mig_count && k < METRICS_MIG_MAX; k++) {
+            const __typeof__(v->r.mig[0]) *rm = &v->r.mig[k];
+            if (strcmp(rm->uuid, v->gpu->mig[m].uuid) != 0 || rm->gpu_instance_id < 0 || rm->memory_used_bytes < 0)
+                continue;
+            if (free_memory && rm->memory_total_bytes < rm->memory_used_bytes)
+                continue;
+            append(t, name, name_len);
+            append(t, "{", 1);
+            gpu_labels(t, st, v, snake, v->gpu->mig[m].profile, rm->gpu_instance_id, v->node->alloc.mig_pod[g][m]);
+            append(t, "} ", 2);
+            append_value(t, (free_memory ? rm->memory_total_bytes - rm->memory_used_bytes : rm->memory_used_bytes) /
+                                1048576.0);
+            append(t, "\n", 1);
+        }
+    }
+}
+
+static void gpu_metrics(struct text *t, const struct core_state *st, const struct gpu_view *views, size_t count,
+                        const char *labels, bool snake)
+{
+    static const struct {
+        const char *name, *help;
+        enum gpu_field field;
+    } metrics[] = {
+        {"DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", F_UTIL},
+        {"DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).", F_FB_USED},
+        {"DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", F_FB_FREE},
+        {"DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", F_TEMP},
+        {"DCGM_FI_DEV_POWER_USAGE", "Power draw (in W).", F_POWER},
+        {"DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.", F_XID},
+    };
+    for (size_t m = 0; m < sizeof metrics / sizeof metrics[0]; m++) {
+        family(t, metrics[m].name, "gauge", metrics[m].help);
+        size_t name_len = strlen(metrics[m].name);
+        for (size_t i = 0; i < count && !t->failed; i++) {
+            const struct gpu_view *v = &views[i];
+            double value;
+            if (gpu_value(v, metrics[m].field, &value)) { /* simulated GPUs have no readings */
+                append(t, metrics[m].name, name_len);
+                append(t, "{", 1);
+                append(t, labels + v->labels_at, v->labels_len);
+                append(t, "} ", 2);
+                append_value(t, value);
+                append(t, "\n", 1);
+            }
+            if (v->has_reading && v->r.mig_count && (metrics[m].field == F_FB_USED || metrics[m].field == F_FB_FREE))
+                mig_lines(t, st, v, metrics[m].name, name_len, metrics[m].field == F_FB_FREE, snake);
         }
     }
 }
@@ -209,30 +374,28 @@ struct gpu_group {
     unsigned allocated, free, idle;
 };
 
-static void gpu_counts(struct text *t, const json_t *rows)
+static void gpu_counts(struct text *t, const struct gpu_view *views, size_t count)
 {
-    size_t count = json_array_size(rows), groups = 0;
+    size_t groups = 0;
     struct gpu_group *g = count ? calloc(count, sizeof *g) : NULL;
     if (count && !g) {
         t->failed = true;
         return;
     }
-    /* rows come node by node; a node's GPUs may be of several models */
+    /* views come node by node; a node's GPUs may be of several models */
     size_t node_first = 0;
     for (size_t i = 0; i < count; i++) {
-        const json_t *row = json_array_get(rows, i);
-        const char *node = jstr(row, "node"), *model = jstr(row, "model");
-        if (groups > 0 && strcmp(g[groups - 1].node, node) != 0)
+        const struct gpu_view *v = &views[i];
+        if (groups > 0 && g[groups - 1].node != v->node->name)
             node_first = groups;
         size_t k = node_first;
-        while (k < groups && strcmp(g[k].model, model) != 0)
+        while (k < groups && strcmp(g[k].model, v->gpu->model) != 0)
             k++;
         if (k == groups)
-            g[groups++] = (struct gpu_group){node, model, jstr(row, "capacity_type"), 0, 0, 0};
-        if (json_is_true(json_object_get(row, "allocated"))) {
+            g[groups++] = (struct gpu_group){v->node->name, v->gpu->model, v->capacity, 0, 0, 0};
+        if (v->allocated) {
             g[k].allocated++;
-            json_t *util = json_object_get(row, "utilization_pct");
-            if (json_is_integer(util) && json_integer_value(util) < METRICS_IDLE_UTIL_PCT)
+            if (v->has_reading && v->r.utilization_pct >= 0 && v->r.utilization_pct < METRICS_IDLE_UTIL_PCT)
                 g[k].idle++;
         } else {
             g[k].free++;
@@ -341,7 +504,9 @@ static void job_metrics(struct text *t, const struct core_state *st, int64_t now
     void *value;
     for (size_t it = 0; !failed && hmap_next(&st->jobs, &it, NULL, &value);) {
         const struct core_job *job = value;
-        struct ns_jobs *g = group_get(&by_ns, job->spec.namespace_path, NULL, &failed);
+        struct ns_jobs *g = hmap_get(&by_ns, job->spec.namespace_path);
+        if (!g)
+            g = group_get(&by_ns, job->spec.namespace_path, NULL, &failed);
         if (g && (unsigned)job->state < JOB_STATES)
             g->count[job->state]++;
         if (job->state != JOB_PENDING)
@@ -408,9 +573,9 @@ static void node_metrics(struct text *t, const struct core_state *st)
     family(t, "gpuaas_node_state", "gauge", "1 for the state a node is in (Ready, Cordoned, Failed), else 0.");
     for (size_t n = 0; n < st->node_order_count; n++) {
         const struct core_node *node = st->node_order[n];
-        esc(node->name, a, sizeof a);
+        const char *name = esc(node->name, a, sizeof a);
         for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)
-            put(t, "gpuaas_node_state{node=\"%s\",state=\"%s\"} %d\n", a, core_node_state_name(states[s]),
+            put(t, "gpuaas_node_state{node=\"%s\",state=\"%s\"} %d\n", name, core_node_state_name(states[s]),
                 node->state == states[s]);
     }
 }
@@ -567,12 +732,25 @@ static void http_metrics(struct text *t)
 
 int metrics_render(const struct metrics_input *in, char **ret_text, size_t *ret_len)
 {
-    struct text t = {.data = malloc(65536), .cap = 65536};
-    if (!t.data)
+    size_t gpus = 0;
+    for (size_t n = 0; n < in->st->node_order_count; n++)
+        gpus += in->st->node_order[n]->gpu_count;
+    /* about 1.4 KB of text per GPU (six DCGM lines) */
+    struct text t = {.cap = 65536 + gpus * 1536}, labels = {.cap = 4096 + gpus * 256};
+    t.data = malloc(t.cap);
+    labels.data = malloc(labels.cap);
+    size_t count = 0;
+    struct gpu_view *views = t.data && labels.data ? gpu_views(in, &labels, &count) : NULL;
+    if (!t.data || !labels.data || labels.failed) {
+        free(t.data);
+        free(labels.data);
+        free(views);
         return GPUAAS_ENOMEM;
-    add_memory_free_all(in->gpu_rows);
-    gpu_metrics(&t, in->gpu_rows, in->snake_case_labels);
-    gpu_counts(&t, in->gpu_rows);
+    }
+    gpu_metrics(&t, in->st, views, count, labels.data, in->snake_case_labels);
+    gpu_counts(&t, views, count);
+    free(views);
+    free(labels.data);
     node_metrics(&t, in->st);
     job_metrics(&t, in->st, in->now_ms);
     quota_metrics(&t, in->st);
@@ -595,21 +773,15 @@ void api_metrics_query(const struct core_state *st, struct store *store, const s
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    json_t *gpus = core_list_gpus(st);
     struct engine_stats es;
     engine_get_stats(api_engine(req->server), &es);
-    int r = GPUAAS_ENOMEM;
-    if (gpus) {
-        api_gpu_annotate(req->server, json_object_get(gpus, "items"));
-        struct metrics_input in = {.st = st,
-                                   .gpu_rows = json_object_get(gpus, "items"),
-                                   .now_ms = api_now_ms(req->server),
-                                   .snake_case_labels = api_metrics_snake_case(req->server),
-                                   .engine = &es,
-                                   .http = true};
-        r = metrics_render(&in, &req->raw_text, &req->raw_len);
-    }
-    json_decref(gpus);
+    struct metrics_input in = {.st = st,
+                               .now_ms = api_now_ms(req->server),
+                               .snake_case_labels = api_metrics_snake_case(req->server),
+                               .engine = &es,
+                               .http = true};
+    api_gpu_reading(req->server, &in.reading, &in.reading_arg);
+    int r = metrics_render(&in, &req->raw_text, &req->raw_len);
     if (r < 0) {
         reply->err = r;
         snprintf(reply->message, sizeof reply->message, "out of memory rendering metrics");

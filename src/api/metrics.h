@@ -15,11 +15,31 @@
 /* GPUs allocated with a latest utilisation below this (%) count as idle. */
 #define METRICS_IDLE_UTIL_PCT 10
 
+#define METRICS_MIG_MAX 7
+
+/* A GPU's live readings (the GPU sampler's latest); -1: not available. */
+struct metrics_reading {
+    int utilization_pct;
+    int64_t memory_used_bytes;
+    int temperature_c;
+    int64_t power_mw;
+    int64_t xid_last;
+    unsigned mig_count;
+    struct {
+        char uuid[96];
+        int gpu_instance_id;
+        int64_t memory_used_bytes, memory_total_bytes;
+    } mig[METRICS_MIG_MAX];
+};
+
+/* Fills *out for the GPU with this UUID; false when it has no readings
+ * (e.g. a simulated GPU). Called from the engine thread. */
+typedef bool (*metrics_reading_fn)(void *arg, const char *uuid, struct metrics_reading *out);
+
 struct metrics_input {
     const struct core_state *st;
-    /* core_list_gpus' items with live readings added (api_gpu_annotate);
-     * metrics_render adds memory_free_bytes to them */
-    json_t *gpu_rows;
+    metrics_reading_fn reading; /* NULL: no GPU has readings */
+    void *reading_arg;
     int64_t now_ms;
     /* model_name instead of dcgm-exporter's camelCase modelName */
     bool snake_case_labels;

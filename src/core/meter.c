@@ -138,9 +138,22 @@ static void group_key(const struct core_pod *pod, enum meter_group by, char *out
     case METER_BY_POD:
         snprintf(out, size, "%s/%s-r%d-a%d", ns, pod->job_name, pod->replica, pod->attempt);
         return;
-    case METER_BY_SERIES:
-        snprintf(out, size, "%s %s %s", ns, pod->gpu_model[0] ? pod->gpu_model : "none", pod->capacity_type);
+    case METER_BY_SERIES: {
+        /* by hand: /metrics groups every pod of the records this way on each scrape */
+        const char *parts[3] = {ns, pod->gpu_model[0] ? pod->gpu_model : "none", pod->capacity_type};
+        size_t o = 0;
+        for (int p = 0; p < 3; p++) {
+            size_t len = strlen(parts[p]);
+            if (o + len + 2 > size)
+                len = o + 2 < size ? size - o - 2 : 0;
+            memcpy(out + o, parts[p], len);
+            o += len;
+            if (p < 2)
+                out[o++] = ' ';
+        }
+        out[o] = '\0';
         return;
+    }
     }
 }
 

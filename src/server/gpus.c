@@ -246,6 +246,33 @@ void gpus_annotate(void *arg, json_t *rows)
     pthread_mutex_unlock(&src->lock);
 }
 
+bool gpus_reading(void *arg, const char *uuid, struct metrics_reading *out)
+{
+    struct gpu_source *src = arg;
+    bool found = false;
+    pthread_mutex_lock(&src->lock);
+    for (unsigned g = 0; g < src->count && !found; g++) {
+        const struct gpu_live *l = &src->live[g];
+        if (strcmp(l->uuid, uuid) != 0)
+            continue;
+        found = true;
+        out->utilization_pct = l->utilization_pct;
+        out->memory_used_bytes = l->memory_used_bytes;
+        out->temperature_c = l->temperature_c;
+        out->power_mw = l->power_mw;
+        out->xid_last = l->xid_last;
+        out->mig_count = l->mig_count < METRICS_MIG_MAX ? l->mig_count : METRICS_MIG_MAX;
+        for (unsigned m = 0; m < out->mig_count; m++) {
+            snprintf(out->mig[m].uuid, sizeof out->mig[m].uuid, "%s", l->mig[m].uuid);
+            out->mig[m].gpu_instance_id = l->mig[m].gpu_instance_id;
+            out->mig[m].memory_used_bytes = l->mig[m].memory_used_bytes;
+            out->mig[m].memory_total_bytes = l->mig[m].memory_total_bytes;
+        }
+    }
+    pthread_mutex_unlock(&src->lock);
+    return found;
+}
+
 void gpus_close(struct gpu_source *src)
 {
     if (!src || !src->driver)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "api/metrics.h"
 #include "gpu/gpu.h"
 
 struct gpu_live_mig {
@@ -56,6 +57,8 @@ int gpus_start_sampler(struct gpu_source *src, int interval_ms);
 /* Adds live fields to /v1/gpus rows whose uuid is a local device, and to
  * their MIG slices (gpu_instance_id, memory). */
 void gpus_annotate(void *src, json_t *rows);
+/* The latest readings of the local GPU with this UUID (metrics_reading_fn). */
+bool gpus_reading(void *src, const char *uuid, struct metrics_reading *out);
 void gpus_close(struct gpu_source *src);
 
 #endif

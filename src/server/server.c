@@ -342,6 +342,8 @@ int server_main(int argc, char **argv)
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;
+        api_cfg.gpu_reading = gpus_reading;
+        api_cfg.gpu_reading_arg = &gpus;
     }
     if ((r = api_start(&api_cfg, engine, auth, clock_now_ms, &api, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", err);
