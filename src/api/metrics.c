@@ -528,7 +528,7 @@ static void job_metrics(struct text *t, const struct core_state *st, int64_t now
         for (int s = 0; s < JOB_STATES; s++)
             put(t, "gpuaas_jobs{namespace=\"%s\",state=\"%s\"} %lld\n", esc(list[i]->key, a[0], sizeof a[0]),
                 core_job_state_name((enum job_state)s), (long long)list[i]->count[s]);
-    family(t, "gpuaas_pending_jobs", "gauge", "Jobs waiting to be placed, by namespace and the kind of reason.");
+    family(t, "gpuaas_pending_jobs", "gauge", "Pending jobs by namespace and the kind of reason (starting: placed, pods not started yet).");
     for (size_t i = 0; plist && i < pending.count; i++) {
         snprintf(a[1], sizeof a[1], "%.*s", (int)plist[i]->ns_len, plist[i]->key);
         put(t, "gpuaas_pending_jobs{namespace=\"%s\",reason=\"%s\"} %lld\n", esc(a[1], a[0], sizeof a[0]),
