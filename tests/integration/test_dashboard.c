@@ -3,8 +3,9 @@
  * URL fragment, and the DOM it renders (--dump-dom) shows the numbers the
  * API reports: total and allocated GPUs, running and pending jobs, a
  * namespace's GPU-hours this month, the waiting job and its reason, the
- * nodes. A screenshot is written (build/test/ui-dashboard.png). A wrong
- * token shows the login error and no data. The static files are served
+ * nodes. A screenshot is written (build/test/ui-dashboard.png). A viewer
+ * of one namespace sees only its numbers. A wrong token shows the login
+ * error and no data. The static files are served
  * without a token, with a content security policy.
  * Skipped, saying so, only when no Chromium is installed. */
 #include <math.h>
@@ -294,6 +295,34 @@ static void test_wrong_token_shows_login_error(void **state)
     TH_PASS();
 }
 
+/* A viewer of team-ui/a sees its own namespace's numbers, not team-ui/b's:
+ * the page shows what the API lets the token read. */
+static void test_viewer_sees_own_namespace_only(void **state)
+{
+    (void)state;
+    if (!chromium[0])
+        skip();
+    struct th_resp r;
+    assert_int_equal(th_call(&http, "POST", "/v1/tokens", "{\"user\":\"ui-viewer\"}", NULL, &r), 201);
+    char token[256];
+    snprintf(token, sizeof token, "%s", th_jstr(r.json, "token"));
+    th_resp_free(&r);
+    call_ok("POST", "/v1/bindings", "{\"role\":\"viewer\",\"user\":\"ui-viewer\",\"namespace\":\"team-ui/a\"}", 201);
+    char fragment[300];
+    snprintf(fragment, sizeof fragment, "token=%s", token);
+    char *dom = dump_dom(fragment, "ready");
+    char tag[1024];
+    const char *row = tag_with(dom, "data-namespace=\"" NS_DONE "\"", tag, sizeof tag);
+    assert_non_null(row);
+    assert_null(strstr(dom, "data-namespace=\"" NS_RUN "\""));
+    assert_null(strstr(dom, NS_RUN));
+    /* the GPUs team-ui/b holds are shown as held, by another tenant */
+    assert_non_null(strstr(dom, "(another tenant)"));
+    assert_true(testid_value(dom, "jobs-running") == 0);
+    free(dom);
+    TH_PASS();
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -335,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_static_files, th_setup_mark, th_teardown_report),
         cmocka_unit_test_setup_teardown(test_dashboard_shows_api_numbers, th_setup_mark, th_teardown_report),
+        cmocka_unit_test_setup_teardown(test_viewer_sees_own_namespace_only, th_setup_mark, th_teardown_report),
         cmocka_unit_test_setup_teardown(test_wrong_token_shows_login_error, th_setup_mark, th_teardown_report),
     };
     int rc = cmocka_run_group_tests_name("dashboard", tests, group_setup, group_teardown);
