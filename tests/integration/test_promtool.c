@@ -279,6 +279,29 @@ static void test_examples(void **state)
     TH_PASS();
 }
 
+/* A label style the server does not know is refused at start, naming it. */
+static void test_bad_label_style(void **state)
+{
+    (void)state;
+    char dir[512], config[700];
+    assert_int_equal(th_make_tempdir("badstyle", dir, sizeof dir), 0);
+    snprintf(config, sizeof config, "%s/server.yaml", dir);
+    char *text = sm_config("camelCase");
+    assert_int_equal(th_write_file(config, text), 0);
+    free(text);
+    char *argv[] = {(char *)th_server_bin(), "server", "--config", config, "--data", dir, "--listen", "127.0.0.1:0",
+                    NULL};
+    char *out = NULL, *err = NULL;
+    int rc = th_run_capture(argv, &out, &err, 20000);
+    th_note("exit %d: %s", rc, err ? err : "");
+    assert_true(rc != 0 && rc != -1);
+    assert_non_null(strstr(err, "metrics: expected {label_style: dcgm | snake_case}"));
+    free(out);
+    free(err);
+    th_rm_rf(dir);
+    TH_PASS();
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -317,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lint_clean, th_setup_mark, th_teardown_report),
         cmocka_unit_test_setup_teardown(test_lint_dcgm_style, th_setup_mark, th_teardown_report),
         cmocka_unit_test_setup_teardown(test_examples, th_setup_mark, th_teardown_report),
+        cmocka_unit_test_setup_teardown(test_bad_label_style, th_setup_mark, th_teardown_report),
     };
     int rc = cmocka_run_group_tests_name("promtool", tests, group_setup, group_teardown);
     th_global_cleanup();
