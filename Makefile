@@ -19,6 +19,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_SUPPORT := $(filter-out $(INTEG_SRCS),$(wildcard tests/integration/*.c))
 BENCH_SRCS := $(wildcard bench/bench_*.c)
+# the dashboard (web/) is compiled into the binary: scripts/embed-web
+# turns its files into build/gen/web_assets.c, part of libgpuaas.a
+WEB_FILES := $(sort $(wildcard web/*))
+GEN_SRCS := build/gen/web_assets.c
 
 REL := build/release
 TST := build/test
@@ -32,12 +36,16 @@ include mk/fakenvml.mk
 deps:
 	@scripts/install-deps
 
+build/gen/web_assets.c: web $(WEB_FILES) scripts/embed-web
+	@mkdir -p $(dir $@)
+	scripts/embed-web $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
 # ---- release build -------------------------------------------------------
 $(REL)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) -c $< -o $@
 
-$(REL)/libgpuaas.a: $(LIB_SRCS:%.c=$(REL)/obj/%.o)
+$(REL)/libgpuaas.a: $(LIB_SRCS:%.c=$(REL)/obj/%.o) $(GEN_SRCS:%.c=$(REL)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -52,7 +60,7 @@ $(TST)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
-$(TST)/libgpuaas.a: $(LIB_SRCS:%.c=$(TST)/obj/%.o)
+$(TST)/libgpuaas.a: $(LIB_SRCS:%.c=$(TST)/obj/%.o) $(GEN_SRCS:%.c=$(TST)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -77,7 +85,11 @@ run: deps
 	@$(MAKE) --no-print-directory $(REL)/gpuaas $(REL)/libnvidia-ml-fake.so
 	exec $(REL)/gpuaas server $(ARGS)
 
+# the tests also run promtool and a real Prometheus (prometheus) and load
+# the dashboard in headless Chromium (chromium)
+TEST_PACKAGES := prometheus chromium
 test: deps
+	@scripts/install-deps $(TEST_PACKAGES)
 	@$(MAKE) --no-print-directory -j$$(nproc) test-build
 	@tests/run-tests
 

@@ -3,11 +3,13 @@
 #ifndef GPUAAS_API_H
 #define GPUAAS_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 #include <stdint.h>
 
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "engine/engine.h"
 
 #define API_BODY_MAX (1024 * 1024)
@@ -25,11 +27,17 @@ struct api_config {
     /* adds live readings (utilisation, memory, ...) to /v1/gpus rows */
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
+    /* live readings of one GPU, for /metrics */
+    metrics_reading_fn gpu_reading;
+    void *gpu_reading_arg;
     api_log_path_fn log_path;
     void *log_path_arg;
     const char *listen;  /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
     unsigned threads;    /* polling threads; 0: one per CPU */
     size_t body_max;     /* 0: API_BODY_MAX */
+    /* /metrics label style: false: dcgm-exporter's (modelName), true:
+     * snake_case (model_name), which promtool's lint accepts */
+    bool metrics_snake_case;
 };
 
 struct api_server;

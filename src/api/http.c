@@ -38,9 +38,12 @@ struct api_server {
     void *log_path_arg;
     void (*gpu_annotate)(void *arg, json_t *rows);
     void *gpu_annotate_arg;
+    metrics_reading_fn gpu_reading;
+    void *gpu_reading_arg;
     const struct meter_prices *prices;
     const struct tzmonth_table *months;
     const char *report_title;
+    bool metrics_snake_case;
     atomic_bool ready;
 };
 
@@ -84,6 +87,13 @@ static void count_request(const struct api_request *req)
     atomic_fetch_add(&st->sum_us, (unsigned long long)(seconds * 1e6));
 }
 struct auth *api_auth(const struct api_server *server) { return server->auth; }
+struct engine *api_engine(const struct api_server *server) { return server->engine; }
+bool api_metrics_snake_case(const struct api_server *server) { return server->metrics_snake_case; }
+void api_gpu_reading(const struct api_server *server, metrics_reading_fn *ret_fn, void **ret_arg)
+{
+    *ret_fn = server->gpu_reading;
+    *ret_arg = server->gpu_reading_arg;
+}
 int64_t api_now_ms(const struct api_server *server) { return server->clock_ms(); }
 
 enum api_outcome api_answer(struct api_request *req, unsigned status, json_t *answer)
@@ -198,8 +208,8 @@ static const struct api_route *route_find(const char *method, const char *path, 
 
 static enum MHD_Result send_raw(struct api_request *req)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(req->raw_len, req->raw_text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        req->raw_len, req->raw_text, req->raw_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     if (!resp)
         return MHD_NO;
     req->raw_text = NULL; /* MHD owns it now */
@@ -207,7 +217,7 @@ static enum MHD_Result send_raw(struct api_request *req)
                             req->raw_content_type ? req->raw_content_type
                             : req->raw_is_json    ? "application/json"
                                                   : "text/plain; charset=utf-8");
-    for (int i = 0; i < 2; i++)
+    for (size_t i = 0; i < sizeof req->raw_headers / sizeof req->raw_headers[0]; i++)
         if (req->raw_headers[i][0][0])
             MHD_add_response_header(resp, req->raw_headers[i][0], req->raw_headers[i][1]);
     count_request(req);
@@ -443,7 +453,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req)
         return;
     json_decref(req->answer);
-    free(req->raw_text);
+    if (!req->raw_static)
+        free(req->raw_text);
     if (req->ereq.query_data_free)
         req->ereq.query_data_free(req->ereq.query_data);
     core_reply_clear(&req->ereq.reply);
@@ -512,6 +523,9 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->months = cfg->months;
     server->report_title = cfg->report_title;
     server->gpu_annotate_arg = cfg->gpu_annotate_arg;
+    server->metrics_snake_case = cfg->metrics_snake_case;
+    server->gpu_reading = cfg->gpu_reading;
+    server->gpu_reading_arg = cfg->gpu_reading_arg;
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread
      * serves 30 % more durable submissions than two) */

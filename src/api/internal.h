@@ -55,7 +55,8 @@ struct api_request {
     size_t raw_len;
     bool raw_is_json;
     const char *raw_content_type; /* overrides text/plain (static string) */
-    char raw_headers[2][2][64];
+    bool raw_static;         /* raw_text is static data: not freed */
+    char raw_headers[4][2][64];
     /* Turns a successful JSON answer into its final form (raw_text) in the
      * HTTP thread, after the engine answered; may replace it with an error. */
     void (*finish)(struct api_request *req);
@@ -86,6 +87,9 @@ const struct api_route_stats *api_stats(unsigned route_index);
 void api_metrics_query(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply);
 struct auth *api_auth(const struct api_server *server);
+struct engine *api_engine(const struct api_server *server);
+bool api_metrics_snake_case(const struct api_server *server);
+void api_gpu_reading(const struct api_server *server, metrics_reading_fn *ret_fn, void **ret_arg);
 int64_t api_now_ms(const struct api_server *server);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "api/web.h"
 #include "core/meter.h"
 #include "core/model.h"
 #include "core/report.h"
@@ -510,6 +511,36 @@ static enum api_outcome h_node_get(struct api_request *req) { return query(req, 
 
 static enum api_outcome h_metrics(struct api_request *req) { return query(req, api_metrics_query); }
 
+/* ---- the dashboard ------------------------------------------------------------------------ */
+
+/* Static files without a token: the page asks for one and sends it with
+ * every /v1 call, so what it shows is what the caller's role may read. */
+static enum api_outcome serve_web(struct api_request *req, const char *name)
+{
+    const struct web_asset *file = web_find(name);
+    if (!file)
+        return api_error(req, GPUAAS_ENOTFOUND, NULL, "no file '%.64s' in the dashboard", name);
+    req->raw_text = (char *)file->data;
+    req->raw_len = file->len;
+    req->raw_static = true;
+    req->raw_content_type = web_content_type(name);
+    static const char *const headers[][2] = {
+        {"Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"Cache-Control", "no-cache"},
+        {"Referrer-Policy", "no-referrer"},
+    };
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        snprintf(req->raw_headers[i][0], sizeof req->raw_headers[i][0], "%s", headers[i][0]);
+        snprintf(req->raw_headers[i][1], sizeof req->raw_headers[i][1], "%s", headers[i][1]);
+    }
+    req->status = 200;
+    return API_ANSWERED;
+}
+
+static enum api_outcome h_ui(struct api_request *req) { return serve_web(req, "index.html"); }
+static enum api_outcome h_ui_file(struct api_request *req) { return serve_web(req, req->param); }
+
 /* ---- usage ------------------------------------------------------------------------------ */
 
 struct usage_query {
@@ -985,6 +1016,8 @@ const struct api_route api_routes[] = {
     {"GET", "/healthz", h_healthz, ACTION_PUBLIC, "liveness"},
     {"GET", "/readyz", h_readyz, ACTION_PUBLIC, "readiness"},
     {"GET", "/metrics", h_metrics, ACTION_PLATFORM, "Prometheus metrics (DCGM names per GPU, gpuaas_* platform)"},
+    {"GET", "/ui", h_ui, ACTION_PUBLIC, "the web dashboard (static; its data calls carry the token)"},
+    {"GET", "/ui/{file}", h_ui_file, ACTION_PUBLIC, "the dashboard's static files"},
     {"GET", "/v1/namespaces", h_namespace_list, ACTION_AUTHENTICATED, "list namespaces"},
     {"POST", "/v1/namespaces", h_namespace_create, ACTION_ADMINISTER, "create a namespace (and its parents)"},
     {"GET", "/v1/namespaces/{path*}", h_namespace_get, ACTION_READ, "get a namespace"},

@@ -49,10 +49,18 @@ struct engine_request {
     struct engine_request *next;
 };
 
+/* Scheduling passes (core_schedule, once per batch) by duration: upper
+ * bounds in seconds, the last bucket unbounded (+Inf). */
+#define ENGINE_SCHED_BUCKETS 12
+extern const double engine_sched_bounds_s[ENGINE_SCHED_BUCKETS - 1];
+
 struct engine_stats {
     uint64_t batches;
     uint64_t commands;
     uint64_t max_batch;
+    uint64_t sched_buckets[ENGINE_SCHED_BUCKETS]; /* not cumulative */
+    uint64_t sched_passes;
+    int64_t sched_ns; /* total time in passes */
 };
 
 /* Effects that act on the world (start/stop a pod) run after their batch

@@ -16,6 +16,7 @@ struct gpu_mig_info {
     int gpu_instance_id;  /* -1: n/a */
     int compute_instance_id;
     int64_t memory_total_bytes; /* -1: n/a */
+    int64_t memory_used_bytes;  /* -1: n/a */
 };
 
 struct gpu_info {

@@ -297,7 +297,7 @@ static void query_mig(struct nvml_ctx *ctx, nvmlDevice_t parent, struct gpu_info
         unsigned id;
         m->gpu_instance_id = -1;
         m->compute_instance_id = -1;
-        m->memory_total_bytes = -1;
+        m->memory_total_bytes = m->memory_used_bytes = -1;
         query_string(ctx->api.uuid, mig, m->uuid, sizeof m->uuid);
         query_string(ctx->api.name, mig, name, sizeof name);
         mig_profile_from_name(name, m->profile, sizeof m->profile);
@@ -305,7 +305,7 @@ static void query_mig(struct nvml_ctx *ctx, nvmlDevice_t parent, struct gpu_info
             m->gpu_instance_id = (int)id;
         if (query_uint(ctx->api.compute_instance_id, mig, &id) == 0 && id <= INT32_MAX)
             m->compute_instance_id = (int)id;
-        query_memory(ctx, mig, &m->memory_total_bytes, NULL);
+        query_memory(ctx, mig, &m->memory_total_bytes, &m->memory_used_bytes);
     }
 }
 

@@ -33,6 +33,9 @@ const char config_default_yaml[] =
     "  utilisation_factor: false  # bill list price x a factor from each pod's utilisation\n"
     "# the monthly report's heading (any UTF-8), e.g.\n"
     "# report: {title: \"Acme Research GPU platform\"}\n"
+    "# /metrics GPU labels: dcgm (dcgm-exporter's modelName) or snake_case (model_name)\n"
+    "metrics:\n"
+    "  label_style: dcgm\n"
     "nodes:\n"
     "  # this host: its GPUs come from NVML, or from the fake NVML when it has none\n"
     "  - name: local\n"
@@ -265,7 +268,7 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
-    json_t *sso = NULL, *prices = NULL, *metering = NULL, *report = NULL;
+    json_t *sso = NULL, *prices = NULL, *metering = NULL, *report = NULL, *metrics = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -273,10 +276,10 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o,s?o}", "listen", &listen,
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o,s?o,s?o}", "listen", &listen,
                        "data", &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library",
                        &nvml_library, "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes,
-                       "sso", &sso, "prices", &prices, "metering", &metering, "report", &report) < 0) {
+                       "sso", &sso, "prices", &prices, "metering", &metering, "report", &report, "metrics", &metrics) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -321,6 +324,17 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         goto out;
     if (report && (r = parse_report(report, cfg, err, err_size)) < 0)
         goto out;
+    if (metrics) {
+        /* dcgm: dcgm-exporter's label names (modelName), which promtool's
+         * lint flags as camelCase; snake_case: model_name */
+        const char *style = "dcgm";
+        if (json_unpack_ex(metrics, &jerr, JSON_STRICT, "{s?s}", "label_style", &style) < 0 ||
+            (strcmp(style, "dcgm") != 0 && strcmp(style, "snake_case") != 0)) {
+            r = fail(err, err_size, "metrics", "expected {label_style: dcgm | snake_case}");
+            goto out;
+        }
+        cfg->metrics_snake_case = strcmp(style, "snake_case") == 0;
+    }
     snprintf(cfg->nvml_library, sizeof cfg->nvml_library, "%s", nvml_library);
     snprintf(cfg->fake_nvml_library, sizeof cfg->fake_nvml_library, "%s", fake_library);
     snprintf(cfg->fake_nvml, sizeof cfg->fake_nvml, "%s", fake_nvml);

@@ -4,6 +4,7 @@
 #define GPUAAS_SERVER_CONFIG_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "core/meter.h"
 #include "core/report.h"
@@ -27,6 +28,7 @@ struct server_config {
     int64_t restart_backoff_ms; /* first back-off of a restarted job */
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
     char report_title[REPORT_TITLE_MAX + 1]; /* report: {title}: heading of the monthly report ("" none) */
+    bool metrics_snake_case;    /* metrics: {label_style: snake_case} (default dcgm) */
 };
 
 extern const char config_default_yaml[];

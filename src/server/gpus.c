@@ -167,6 +167,13 @@ static void sample_once(struct gpu_source *src)
             l->temperature_c = info->temperature_c;
             l->power_mw = info->power_mw;
             l->xid_last = info->xid_last;
+            l->mig_count = info->mig_count;
+            for (unsigned m = 0; m < info->mig_count && m < GPU_MIG_MAX; m++) {
+                snprintf(l->mig[m].uuid, sizeof l->mig[m].uuid, "%s", info->mig[m].uuid);
+                l->mig[m].gpu_instance_id = info->mig[m].gpu_instance_id;
+                l->mig[m].memory_used_bytes = info->mig[m].memory_used_bytes;
+                l->mig[m].memory_total_bytes = info->mig[m].memory_total_bytes;
+            }
             pthread_mutex_unlock(&src->lock);
         }
     }
@@ -238,6 +245,23 @@ int gpus_start_sampler(struct gpu_source *src, int interval_ms)
 
 static json_t *int_or_null(int64_t v) { return v < 0 ? json_null() : json_integer(v); }
 
+static void annotate_migs(const struct gpu_live *l, json_t *migs)
+{
+    size_t i;
+    json_t *mig;
+    json_array_foreach(migs, i, mig) {
+        const char *uuid = json_string_value(json_object_get(mig, "uuid"));
+        for (unsigned m = 0; uuid && m < l->mig_count; m++) {
+            const struct gpu_live_mig *lm = &l->mig[m];
+            if (strcmp(lm->uuid, uuid) != 0)
+                continue;
+            json_object_set_new(mig, "gpu_instance_id", int_or_null(lm->gpu_instance_id));
+            json_object_set_new(mig, "memory_used_bytes", int_or_null(lm->memory_used_bytes));
+            json_object_set_new(mig, "memory_total_bytes", int_or_null(lm->memory_total_bytes));
+        }
+    }
+}
+
 void gpus_annotate(void *arg, json_t *rows)
 {
     struct gpu_source *src = arg;
@@ -255,6 +279,7 @@ void gpus_annotate(void *arg, json_t *rows)
             json_object_set_new(row, "temperature_c", int_or_null(l->temperature_c));
             json_object_set_new(row, "power_w", l->power_mw < 0 ? json_null() : json_real(l->power_mw / 1000.0));
             json_object_set_new(row, "xid_last", int_or_null(l->xid_last));
+            annotate_migs(l, json_object_get(row, "mig_devices"));
         }
     }
     pthread_mutex_unlock(&src->lock);
@@ -270,6 +295,33 @@ void gpus_stop_sampler(struct gpu_source *src)
     pthread_mutex_unlock(&src->lock);
     pthread_join(src->sampler, NULL);
     src->sampler_running = false;
+}
+
+bool gpus_reading(void *arg, const char *uuid, struct metrics_reading *out)
+{
+    struct gpu_source *src = arg;
+    bool found = false;
+    pthread_mutex_lock(&src->lock);
+    for (unsigned g = 0; g < src->count && !found; g++) {
+        const struct gpu_live *l = &src->live[g];
+        if (strcmp(l->uuid, uuid) != 0)
+            continue;
+        found = true;
+        out->utilization_pct = l->utilization_pct;
+        out->memory_used_bytes = l->memory_used_bytes;
+        out->temperature_c = l->temperature_c;
+        out->power_mw = l->power_mw;
+        out->xid_last = l->xid_last;
+        out->mig_count = l->mig_count < METRICS_MIG_MAX ? l->mig_count : METRICS_MIG_MAX;
+        for (unsigned m = 0; m < out->mig_count; m++) {
+            snprintf(out->mig[m].uuid, sizeof out->mig[m].uuid, "%s", l->mig[m].uuid);
+            out->mig[m].gpu_instance_id = l->mig[m].gpu_instance_id;
+            out->mig[m].memory_used_bytes = l->mig[m].memory_used_bytes;
+            out->mig[m].memory_total_bytes = l->mig[m].memory_total_bytes;
+        }
+    }
+    pthread_mutex_unlock(&src->lock);
+    return found;
 }
 
 void gpus_close(struct gpu_source *src)

@@ -8,7 +8,15 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "api/metrics.h"
 #include "gpu/gpu.h"
+
+struct gpu_live_mig {
+    char uuid[96];
+    int gpu_instance_id;        /* -1: n/a */
+    int64_t memory_used_bytes;  /* -1: n/a */
+    int64_t memory_total_bytes; /* -1: n/a */
+};
 
 struct gpu_live {
     char uuid[96];
@@ -17,6 +25,8 @@ struct gpu_live {
     int temperature_c;
     int64_t power_mw;
     int64_t xid_last;
+    unsigned mig_count;
+    struct gpu_live_mig mig[GPU_MIG_MAX];
 };
 
 struct gpu_source {
@@ -53,8 +63,11 @@ int gpus_start_sampler(struct gpu_source *src, int interval_ms);
  * once per interval_ms: the metering rounds. */
 void gpus_set_round_hook(struct gpu_source *src, void (*hook)(void *arg, const struct gpu_info *infos, unsigned count),
                          void *arg, int interval_ms);
-/* Adds live fields to /v1/gpus rows whose uuid is a local device. */
+/* Adds live fields to /v1/gpus rows whose uuid is a local device, and to
+ * their MIG slices (gpu_instance_id, memory). */
 void gpus_annotate(void *src, json_t *rows);
+/* The latest readings of the local GPU with this UUID (metrics_reading_fn). */
+bool gpus_reading(void *src, const char *uuid, struct metrics_reading *out);
 /* Stops the sampling thread (live values stay as last read). */
 void gpus_stop_sampler(struct gpu_source *src);
 void gpus_close(struct gpu_source *src);

@@ -437,10 +437,12 @@ int server_main(int argc, char **argv)
     }
     struct api_config api_cfg = {
         .listen = cfg.listen, .log_path = runner_log_path, .log_path_arg = &runner, .prices = &cfg.prices,
-        .months = &months, .report_title = cfg.report_title};
+        .months = &months, .report_title = cfg.report_title, .metrics_snake_case = cfg.metrics_snake_case};
     if (gpus.driver) {
         api_cfg.gpu_annotate = gpus_annotate;
         api_cfg.gpu_annotate_arg = &gpus;
+        api_cfg.gpu_reading = gpus_reading;
+        api_cfg.gpu_reading_arg = &gpus;
     }
     if ((r = api_start(&api_cfg, engine, auth, clock_now_ms, &api, err, sizeof err)) < 0) {
         fprintf(stderr, "gpuaas server: %s\n", err);

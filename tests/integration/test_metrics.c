@@ -1,8 +1,10 @@
-/* GET /metrics through the real server: Prometheus text format that a
- * scraper accepts (HELP and TYPE for every family, counters end in _total,
- * every sample line well-formed), DCGM-named GPU metrics that name the
- * namespace, pod and job holding a GPU, and an allocated GPU-seconds
- * counter that only grows and agrees with /v1/usage. */
+/* GET /metrics through the real server (default config: the local node's
+ * GPUs from the fake NVML, one of them split into MIG slices): Prometheus
+ * text a scraper accepts (families in one piece, no duplicate series),
+ * DCGM-named GPU metrics naming the namespace, pod and job holding a GPU or
+ * a MIG slice, idle-but-allocated GPUs following the sampled utilisation,
+ * the scheduler histogram, and an allocated GPU-seconds counter that only
+ * grows and agrees with /v1/usage and the pod records. */
 #include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,144 +12,132 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
+#include "support_metrics.h"
 
 static struct th_server srv;
 static struct th_http http;
 
 #define NS "team-m/p/dev"
+#define LOCAL_A10G "{node=\"local\",model=\"A10G\",capacity_type=\"on-demand\""
 
-static char *scrape(void)
+static void post_ok(const char *path, const char *body)
 {
     struct th_resp r;
-    long st = th_call(&http, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(st, 200);
-    char *text = strdup(r.body);
+    long st = th_call(&http, "POST", path, body, NULL, &r);
+    if (st != 201)
+        th_note("POST %s -> %ld %.300s", path, st, r.body);
     th_resp_free(&r);
-    assert_non_null(text);
-    return text;
+    assert_int_equal(st, 201);
 }
 
-/* The value of the sample whose line starts with `prefix` (name{labels...). */
-static double sample(const char *text, const char *prefix, bool *found)
+/* Polls /metrics until the sample at prefix has the value (or 8 s pass). */
+static char *scrape_until(const char *prefix, double want)
 {
-    const char *p = strstr(text, prefix);
-    *found = p != NULL;
-    if (!p)
-        return 0;
-    const char *space = strchr(p, ' ');
-    return space ? strtod(space + 1, NULL) : 0;
-}
-
-/* Every family has HELP then TYPE, counters end in _total, and every sample
- * is `name{label="value",...} number` with a family declared before it. */
-static void check_format(const char *text)
-{
-    char declared[64][96];
-    int families = 0;
-    const char *line = text;
-    while (*line) {
-        const char *end = strchr(line, '\n');
-        assert_non_null(end);
-        char buf[2048];
-        size_t len = (size_t)(end - line);
-        assert_true(len < sizeof buf);
-        memcpy(buf, line, len);
-        buf[len] = '\0';
-        if (strncmp(buf, "# HELP ", 7) == 0) {
-            char name[96];
-            assert_int_equal(sscanf(buf + 7, "%95s", name), 1);
-            char type_line[160];
-            snprintf(type_line, sizeof type_line, "# TYPE %s ", name);
-            const char *next = end + 1;
-            assert_int_equal(strncmp(next, type_line, strlen(type_line)), 0);
-            if (strstr(next, "counter\n") == next + strlen(type_line))
-                assert_non_null(strstr(name, "_total"));
-            assert_true(families < 64);
-            snprintf(declared[families++], sizeof declared[0], "%s", name);
-        } else if (buf[0] != '#') {
-            size_t name_len = strcspn(buf, "{ ");
-            bool known = false;
-            for (int f = 0; f < families; f++) {
-                size_t dl = strlen(declared[f]);
-                if (dl > name_len || strncmp(declared[f], buf, dl) != 0)
-                    continue;
-                /* a histogram's samples are NAME_bucket, NAME_sum, NAME_count */
-                const char *suffix = buf + dl;
-                size_t suffix_len = name_len - dl;
-                known |= suffix_len == 0 || (suffix_len == 7 && strncmp(suffix, "_bucket", 7) == 0) ||
-                         (suffix_len == 4 && strncmp(suffix, "_sum", 4) == 0) ||
-                         (suffix_len == 6 && strncmp(suffix, "_count", 6) == 0);
-            }
-            if (!known)
-                fail_msg("sample without HELP/TYPE: %s", buf);
-            const char *value = strrchr(buf, ' ');
-            assert_non_null(value);
-            char *num_end;
-            strtod(value + 1, &num_end);
-            if (*num_end != '\0')
-                fail_msg("bad value in: %s", buf);
-            if (buf[name_len] == '{')
-                assert_non_null(strstr(buf, "} "));
-        }
-        line = end + 1;
+    for (int i = 0;; i++) {
+        char *text = sm_scrape(&http);
+        bool found;
+        double v = sm_sample(text, prefix, &found);
+        if ((found && v == want) || i >= 80)
+            return text;
+        free(text);
+        th_sleep_ms(100);
     }
-    assert_true(families >= 10);
 }
 
 static void test_metrics(void **state)
 {
     (void)state;
-    struct th_resp r;
-    assert_int_equal(th_call(&http, "POST", "/v1/namespaces", "{\"name\":\"" NS "\"}", NULL, &r), 201);
-    th_resp_free(&r);
-    assert_int_equal(th_call(&http, "POST", "/v1/jobs",
-                             "{\"name\":\"busy\",\"namespace\":\"" NS "\",\"resources\":{\"gpus\":2},"
-                             "\"command\":[\"sleep\",\"3\"]}",
-                             NULL, &r),
-                     201);
-    th_resp_free(&r);
+    post_ok("/v1/namespaces", "{\"name\":\"" NS "\"}");
+    char *busy = sm_job("busy", NS, 2, NULL, false, 0, "sleep 6");
+    char *slice = sm_job("slice", NS, 0, "1g.6gb", false, 0, "sleep 6");
+    post_ok("/v1/jobs", busy);
+    post_ok("/v1/jobs", slice);
+    free(busy);
+    free(slice);
     th_sleep_ms(1200);
 
-    char *first = scrape();
-    check_format(first);
-    /* the running job's GPUs carry its namespace and job */
-    const char *util = strstr(first, "DCGM_FI_DEV_GPU_UTIL{");
-    assert_non_null(util);
-    assert_non_null(strstr(first, "namespace=\"" NS "\",pod=\"busy-r0\",job=\"busy\""));
-    assert_non_null(strstr(first, "gpuaas_jobs{namespace=\"" NS "\",job=\"busy\",state=\"Running\"} 1"));
-    /* the submit above is counted, with its latency */
-    assert_non_null(strstr(first, "gpuaas_http_requests_total{method=\"POST\",route=\"/v1/jobs\",status=\"2xx\"} 1"));
-    assert_non_null(strstr(first, "gpuaas_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/jobs\"} 1"));
+    char *first = sm_scrape(&http);
+    assert_true(sm_check_format(first, NULL, NULL, 0) >= 15);
+    /* the running job's GPUs carry its namespace and job, in dcgm-exporter's label style */
+    assert_non_null(strstr(first, "DCGM_FI_DEV_GPU_UTIL{gpu=\""));
+    assert_non_null(strstr(first, ",modelName=\"A10G\",Hostname=\"local\",namespace=\"" NS "\",pod=\"busy-r0\",job=\"busy\"}"));
+    /* the MIG slice is its own series, with the profile, instance and holder */
+    assert_non_null(strstr(first, "DCGM_FI_DEV_FB_FREE{gpu=\"3\","));
+    assert_non_null(strstr(first, ",GPU_I_PROFILE=\"1g.6gb\",GPU_I_ID=\"1\",namespace=\"" NS "\",pod=\"slice-r0\",job=\"slice\"} 6144\n"));
+    assert_non_null(strstr(first, ",GPU_I_PROFILE=\"2g.12gb\",GPU_I_ID=\"3\",namespace=\"\",pod=\"\",job=\"\"} 12288\n"));
+    assert_non_null(strstr(first, "gpuaas_jobs{namespace=\"" NS "\",state=\"Running\"} 2\n"));
+    assert_non_null(strstr(first, "gpuaas_jobs{namespace=\"" NS "\",state=\"Pending\"} 0\n"));
+    /* 2 whole GPUs and the MIG GPU are allocated; the whole ones read 0 % */
+    assert_non_null(strstr(first, "gpuaas_gpus" LOCAL_A10G ",state=\"allocated\"} 3\n"));
+    assert_non_null(strstr(first, "gpuaas_gpus" LOCAL_A10G ",state=\"free\"} 1\n"));
+    assert_non_null(strstr(first, "gpuaas_gpus_idle" LOCAL_A10G "} 2\n"));
+    assert_non_null(strstr(first, "gpuaas_gpus{node=\"sim-p4d-1\",model=\"A100\",capacity_type=\"on-demand\",state=\"free\"} 8\n"));
+    assert_non_null(strstr(first, "gpuaas_node_state{node=\"local\",state=\"Ready\"} 1\n"));
+    assert_non_null(strstr(first, "gpuaas_node_state{node=\"local\",state=\"Failed\"} 0\n"));
+    assert_non_null(strstr(first, "gpuaas_job_restarts_total{namespace=\"" NS "\",job=\"busy\"} 0\n"));
     bool found;
+    double passes = sm_sample(first, "gpuaas_scheduler_pass_duration_seconds_count ", &found);
+    assert_true(found && passes >= 1);
+    /* the submits above are counted, with their latency */
+    assert_non_null(strstr(first, "gpuaas_http_requests_total{method=\"POST\",route=\"/v1/jobs\",status=\"2xx\"} 2"));
+    assert_non_null(strstr(first, "gpuaas_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/jobs\"} 2"));
     const char *counter = "gpuaas_allocated_gpu_seconds_total{namespace=\"" NS "\",model=\"A10G\"";
-    double before = sample(first, counter, &found);
+    double before = sm_sample(first, counter, &found);
     assert_true(found);
-    assert_true(before > 1.0); /* 2 GPUs for over a second */
+    assert_true(before > 2.0); /* 2 GPUs and a slice for over a second */
 
-    th_sleep_ms(2500); /* the job ends */
-    char *second = scrape();
-    check_format(second);
-    double after = sample(second, counter, &found);
-    assert_true(found);
+    /* one of busy's GPUs gets busy (the fake NVML's util override file):
+     * the sampler sees it and the idle count follows */
+    struct th_resp r;
+    assert_int_equal(th_call(&http, "GET", "/v1/gpus", NULL, NULL, &r), 200);
+    long busy_index = -1;
+    size_t i;
+    json_t *gpu;
+    json_array_foreach(json_object_get(r.json, "items"), i, gpu) {
+        const char *job = th_jstr(gpu, "allocated_to.job");
+        if (job && strcmp(job, "busy") == 0)
+            busy_index = (long)json_integer_value(json_object_get(gpu, "index"));
+    }
+    th_resp_free(&r);
+    assert_true(busy_index >= 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s/util", srv.data_dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/util/%ld", srv.data_dir, busy_index);
+    assert_int_equal(th_write_file(path, "80\n"), 0);
+    char *busier = scrape_until("gpuaas_gpus_idle" LOCAL_A10G "}", 1);
+    assert_non_null(strstr(busier, "gpuaas_gpus_idle" LOCAL_A10G "} 1\n"));
+    free(busier);
+
+    char *second = scrape_until("gpuaas_jobs{namespace=\"" NS "\",state=\"Succeeded\"}", 2); /* the jobs end */
+    sm_check_format(second, NULL, NULL, 0);
+    assert_non_null(strstr(second, "gpuaas_jobs{namespace=\"" NS "\",state=\"Succeeded\"} 2\n"));
+    assert_non_null(strstr(second, "gpuaas_gpus_idle" LOCAL_A10G "} 0\n"));
+    /* ended jobs that never restarted leave the restart counter */
+    assert_null(strstr(second, "gpuaas_job_restarts_total{namespace=\"" NS "\",job=\"busy\"}"));
+    double after = sm_sum(second, "gpuaas_allocated_gpu_seconds_total{namespace=\"" NS "\",", NULL);
     assert_true(after > before);
     /* the counter agrees with /v1/usage for the same namespace */
     assert_int_equal(th_call(&http, "GET", "/v1/usage?by=namespace", NULL, NULL, &r), 200);
     double usage = json_real_value(th_jpath(r.json, "total.gpu_seconds"));
     th_resp_free(&r);
-    /* and with the pod records, summed here independently: GPUs x (end - placement) */
+    /* and with the pod records, summed here independently: GPUs x (end -
+     * placement), a 1g slice counting 1000/7 milli-GPU (142, as metering documents) */
     assert_int_equal(th_call(&http, "GET", "/v1/pods?namespace=" NS, NULL, NULL, &r), 200);
     double from_pods = 0;
-    size_t i;
     json_t *pod;
     json_array_foreach(json_object_get(r.json, "items"), i, pod) {
         json_int_t start = json_integer_value(json_object_get(pod, "scheduled_ms"));
         json_int_t end = json_integer_value(json_object_get(pod, "ended_ms"));
         assert_true(end > start); /* the job has ended */
-        from_pods += json_number_value(json_object_get(pod, "gpus_allocated")) * (double)(end - start) / 1000.0;
+        double gpus = strcmp(th_jstr(pod, "job"), "slice") == 0 ? 0.142
+                                                              : json_number_value(json_object_get(pod, "gpus_allocated"));
+        from_pods += gpus * (double)(end - start) / 1000.0;
     }
     th_resp_free(&r);
     th_note("allocated GPU-seconds: metrics %.3f, usage %.3f, pod records %.3f", after, usage, from_pods);
@@ -165,6 +155,7 @@ static void test_metrics(void **state)
     assert_int_equal(th_http_do(&http, &req, &r), 0);
     assert_int_equal(r.status, 403);
     th_resp_free(&r);
+    TH_PASS();
 }
 
 static int group_setup(void **state)
@@ -172,6 +163,7 @@ static int group_setup(void **state)
     (void)state;
     if (th_server_start(&srv, "metrics") != 0 || th_http_init(&http, &srv) != 0)
         return -1;
+    th_log_server = &srv;
     return 0;
 }
 
@@ -180,6 +172,8 @@ static int group_teardown(void **state)
     (void)state;
     th_http_free(&http);
     int rc = th_server_stop(&srv);
+    static const char *const namespaces[] = {NS, NULL};
+    sm_kill_leftovers(&srv, namespaces);
     th_server_destroy(&srv);
     return rc == 0 ? 0 : -1;
 }

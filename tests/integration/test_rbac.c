@@ -238,7 +238,11 @@ static bool build(const struct api_route *rt, bool in_scope, bool scoped_list, s
     b->scope = ns;
     bool get = strcmp(rt->method, "GET") == 0, post = strcmp(rt->method, "POST") == 0;
     bool del = strcmp(rt->method, "DELETE") == 0, put = strcmp(rt->method, "PUT") == 0;
-    if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 || strcmp(p, "/metrics") == 0 ||
+    if (strcmp(p, "/ui/{file}") == 0) { /* the dashboard's static files */
+        snprintf(b->path, sizeof b->path, "/ui/app.js");
+        b->scope = NULL;
+    } else if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 || strcmp(p, "/metrics") == 0 ||
+        strcmp(p, "/ui") == 0 ||
         strcmp(p, "/v1/gpus") == 0 ||
         strcmp(p, "/v1/nodes") == 0 || strcmp(p, "/v1/audit") == 0 || (get && strcmp(p, "/v1/bindings") == 0) ||
         (get && strcmp(p, "/v1/namespaces") == 0) || (get && strcmp(p, "/v1/tokens") == 0)) {
