@@ -14,6 +14,7 @@
 
 #include "api/internal.h"
 #include "core/meter.h"
+#include "core/report.h"
 #include "gpuaas/error.h"
 #include "lib/hmap.h"
 
@@ -646,24 +647,22 @@ static void usage_lines(struct text *t, const struct core_state *st, const char 
     json_decref(usage);
 }
 
-static void usage_metrics(struct text *t, const struct core_state *st, int64_t now_ms)
+static void usage_metrics(struct text *t, const struct core_state *st, int64_t now_ms,
+                          const struct tzmonth_table *months)
 {
     /* exact GPU-seconds from the pod records: increase() over a window
      * gives GPU-hours of that window */
     family(t, "gpuaas_allocated_gpu_seconds_total", "counter",
            "Allocated GPU-seconds (MIG slices and shares count their part) by namespace, model and capacity type.");
     usage_lines(t, st, "gpuaas_allocated_gpu_seconds_total", NULL, 0, now_ms);
-    /* the calendar month so far (UTC), as `gpuaas usage --month` counts it:
-     * PromQL has no calendar windows */
+    /* the calendar month so far (metering time zone), as `gpuaas usage
+     * --month` counts it: PromQL has no calendar windows */
     char month[16];
     int64_t from_ms = 0, to_ms;
-    time_t now_s = (time_t)(now_ms / 1000);
-    struct tm tm;
-    gmtime_r(&now_s, &tm);
-    snprintf(month, sizeof month, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
-    meter_month_range(month, &from_ms, &to_ms);
+    report_month_at(months, now_ms, month, sizeof month);
+    tzmonth_range(months, month, &from_ms, &to_ms);
     family(t, "gpuaas_month_allocated_gpu_seconds", "gauge",
-           "Allocated GPU-seconds in the current calendar month (UTC) so far, by namespace, model and capacity type.");
+           "Allocated GPU-seconds in the current calendar month (metering time zone) so far, by namespace, model and capacity type.");
     usage_lines(t, st, "gpuaas_month_allocated_gpu_seconds", month, from_ms, now_ms);
 }
 
@@ -754,7 +753,7 @@ int metrics_render(const struct metrics_input *in, char **ret_text, size_t *ret_
     node_metrics(&t, in->st);
     job_metrics(&t, in->st, in->now_ms);
     quota_metrics(&t, in->st);
-    usage_metrics(&t, in->st, in->now_ms);
+    usage_metrics(&t, in->st, in->now_ms, in->months);
     if (in->engine)
         scheduler_metrics(&t, in->engine);
     if (in->http)
@@ -777,6 +776,7 @@ void api_metrics_query(const struct core_state *st, struct store *store, const s
     engine_get_stats(api_engine(req->server), &es);
     struct metrics_input in = {.st = st,
                                .now_ms = api_now_ms(req->server),
+                               .months = api_months(req->server),
                                .snake_case_labels = api_metrics_snake_case(req->server),
                                .engine = &es,
                                .http = true};

@@ -41,6 +41,7 @@ struct metrics_input {
     metrics_reading_fn reading; /* NULL: no GPU has readings */
     void *reading_arg;
     int64_t now_ms;
+    const struct tzmonth_table *months; /* the metering time zone's months (NULL: UTC) */
     /* model_name instead of dcgm-exporter's camelCase modelName */
     bool snake_case_labels;
     const struct engine_stats *engine; /* NULL: no scheduler histogram */

@@ -729,7 +729,7 @@ static void q_report_get(const struct core_state *st, struct store *store, const
             snprintf(scope, sizeof scope, "namespace %s, as readable by %s", prefix, req->ereq.who->user);
         else
             snprintf(scope, sizeof scope, "namespaces readable by %s", req->ereq.who->user);
-        struct report_options opt = {.month = q->month, .now_ms = now, .prices = api_prices(req->server),
+        struct report_options opt = {.month = q->month, .months = api_months(req->server), .now_ms = now, .prices = api_prices(req->server),
                                      .keep = everything && !prefix[0] ? NULL : usage_keep, .keep_arg = &f,
                                      .scope = scope, .title = api_report_title(req->server)};
         if ((r = report_build(st, &opt, &report)) < 0) {
@@ -772,7 +772,7 @@ static enum api_outcome h_report_get(struct api_request *req)
         return api_error(req, GPUAAS_ENOMEM, NULL, "out of memory");
     req->ereq.query_data = q;
     req->ereq.query_data_free = free;
-    if (strlen(req->param) != REPORT_MONTH_LEN || meter_month_range(req->param, &q->from_ms, &q->to_ms) < 0)
+    if (strlen(req->param) != REPORT_MONTH_LEN || tzmonth_range(api_months(req->server), req->param, &q->from_ms, &q->to_ms) < 0)
         return api_error(req, GPUAAS_EPARSE, "month", "'%.32s' is not a month YYYY-MM (e.g. 2026-11)", req->param);
     snprintf(q->month, sizeof q->month, "%s", req->param);
     const char *format = api_query(req, "format");

@@ -57,7 +57,7 @@ static int close_month(struct report_closer *c, const struct core_state *st, str
         return r; /* stored already (0), or the store failed */
     crash_point(c, REPORT_CRASH_BEFORE_BUILD, month);
     json_t *report = NULL;
-    struct report_options opt = {.month = month, .now_ms = now_ms, .prices = c->prices, .scope = "platform",
+    struct report_options opt = {.month = month, .months = c->months, .now_ms = now_ms, .prices = c->prices, .scope = "platform",
                                  .title = c->title[0] ? c->title : NULL};
     if ((r = report_build(st, &opt, &report)) < 0)
         return r;
@@ -95,7 +95,7 @@ void report_closer_tick(void *arg, const struct core_state *st, struct store *st
 {
     struct report_closer *c = arg;
     char month[16], last[16], m[16];
-    report_month_of(now_ms, month, sizeof month);
+    report_month_at(c->months, now_ms, month, sizeof month);
     if (report_month_add(month, -1, last, sizeof last) < 0)
         return;
     if (strcmp(c->closed, last) == 0 || now_ms < c->retry_after_ms)
@@ -105,7 +105,7 @@ void report_closer_tick(void *arg, const struct core_state *st, struct store *st
     if (c->closed[0])
         report_month_add(c->closed, 1, m, sizeof m);
     else
-        report_month_of(c->since_ms, m, sizeof m);
+        report_month_at(c->months, c->since_ms, m, sizeof m);
     while (strcmp(m, last) <= 0) {
         int r = close_month(c, st, store, ops, m, now_ms);
         if (r < 0) {

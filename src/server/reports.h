@@ -26,6 +26,7 @@ enum report_crash { REPORT_CRASH_NONE, REPORT_CRASH_BEFORE_BUILD, REPORT_CRASH_B
 
 struct report_closer {
     const struct meter_prices *prices; /* the config's; outlives the closer */
+    const struct tzmonth_table *months; /* the metering time zone's months (NULL: UTC); outlives the closer */
     char title[REPORT_TITLE_MAX + 1];
     int64_t since_ms;       /* when this store first ran with reports: earlier months are not closed */
     char closed[16];        /* the latest month known to have its report ("" none checked yet) */

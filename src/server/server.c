@@ -405,6 +405,7 @@ int server_main(int argc, char **argv)
         fprintf(stderr, "gpuaas server: %s\n", *err ? err : gpuaas_strerror(r));
         goto out;
     }
+    closer.months = &months; /* built above, before any thread */
     st.cfg.restart_backoff_ms = cfg.restart_backoff_ms;
     st.cfg.stop_grace_ms = (int32_t)cfg.stop_grace_ms;
     char pods_dir[PATH_MAX];

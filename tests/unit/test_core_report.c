@@ -349,12 +349,46 @@ static void test_months(void **state)
     json_decref(high);
 }
 
+/* Months in the metering time zone: Berlin's November 2026 is
+ * [Oct 31 23:00Z, Nov 30 23:00Z). */
+static void test_time_zone(void **state)
+{
+    (void)state;
+    struct tzmonth_table berlin = {0};
+    char err[256], out[16];
+    assert_int_equal(tzmonth_build(&berlin, "Europe/Berlin", err, sizeof err), 0);
+    report_month_at(&berlin, at("2026-10-31T23:30:00Z"), out, sizeof out);
+    assert_string_equal(out, "2026-11");
+    report_month_at(&berlin, at("2026-10-31T22:30:00Z"), out, sizeof out);
+    assert_string_equal(out, "2026-10");
+    report_month_at(&berlin, at("2026-11-30T23:00:00Z"), out, sizeof out);
+    assert_string_equal(out, "2026-12");
+    report_month_at(NULL, at("2026-11-30T23:00:00Z"), out, sizeof out);
+    assert_string_equal(out, "2026-11");
+    struct core_state st;
+    november(&st);
+    json_t *r = NULL;
+    struct report_options opt = {.month = "2026-11", .months = &berlin, .now_ms = at("2026-12-05T00:00:00Z"),
+                                 .prices = &prices, .scope = "platform"};
+    assert_int_equal(report_build(&st, &opt, &r), 0);
+    assert_string_equal(json_string_value(json_object_get(r, "from")), "2026-10-31T23:00:00.000Z");
+    assert_string_equal(json_string_value(json_object_get(r, "to")), "2026-11-30T23:00:00.000Z");
+    /* the pod across the edge: 3 h of Berlin's November (2 h in UTC's) */
+    assert_int_equal(milli_of(r, "namespaces", "team-ai/llm/prod"), 3 * GPU_HOUR);
+    /* the pod started at Berlin's December 1st is not November's */
+    assert_int_equal(milli_of(r, "namespaces", "team-data/etl/prod"), 2 * GPU_HOUR);
+    json_decref(r);
+    core_state_free(&st);
+    tzmonth_free(&berlin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_sums),        cmocka_unit_test(test_month_to_date_and_running_pods),
         cmocka_unit_test(test_keep_filter),       cmocka_unit_test(test_top_ten),
         cmocka_unit_test(test_utilisation_buckets), cmocka_unit_test(test_months),
+        cmocka_unit_test(test_time_zone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
