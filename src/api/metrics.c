@@ -668,22 +668,35 @@ static void usage_metrics(struct text *t, const struct core_state *st, int64_t n
 
 /* ---- the engine and the API -------------------------------------------------------- */
 
-static void scheduler_metrics(struct text *t, const struct engine_stats *es)
+static void engine_histogram(struct text *t, const char *name, const char *help, const uint64_t *buckets,
+                             int64_t sum_ns)
 {
-    family(t, "gpuaas_scheduler_pass_duration_seconds", "histogram",
-           "Time of each scheduling pass (one per engine batch, in the engine thread).");
+    family(t, name, "histogram", help);
     uint64_t cumulative = 0;
     for (unsigned b = 0; b < ENGINE_SCHED_BUCKETS; b++) {
-        cumulative += es->sched_buckets[b];
+        cumulative += buckets[b];
         if (b < ENGINE_SCHED_BUCKETS - 1)
-            put(t, "gpuaas_scheduler_pass_duration_seconds_bucket{le=\"%g\"} %llu\n", engine_sched_bounds_s[b],
-                (unsigned long long)cumulative);
+            put(t, "%s_bucket{le=\"%g\"} %llu\n", name, engine_sched_bounds_s[b], (unsigned long long)cumulative);
         else
-            put(t, "gpuaas_scheduler_pass_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                (unsigned long long)cumulative);
+            put(t, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
     }
-    put(t, "gpuaas_scheduler_pass_duration_seconds_sum %.9f\n", es->sched_ns / 1e9);
-    put(t, "gpuaas_scheduler_pass_duration_seconds_count %llu\n", (unsigned long long)cumulative);
+    put(t, "%s_sum %.9f\n", name, sum_ns / 1e9);
+    put(t, "%s_count %llu\n", name, (unsigned long long)cumulative);
+}
+
+static void scheduler_metrics(struct text *t, const struct engine_stats *es)
+{
+    engine_histogram(t, "gpuaas_scheduler_pass_duration_seconds",
+                     "Time of each scheduling pass (one per engine batch, in the engine thread).", es->sched_buckets,
+                     es->sched_ns);
+    /* the durable write behind every acknowledged change: one fsync per batch */
+    engine_histogram(t, "gpuaas_store_commit_duration_seconds",
+                     "Time of each store commit (one per engine batch, fsync included).", es->commit_buckets,
+                     es->commit_ns);
+    family(t, "gpuaas_engine_batches_total", "counter", "Engine batches (one store transaction each).");
+    put(t, "gpuaas_engine_batches_total %llu\n", (unsigned long long)es->batches);
+    family(t, "gpuaas_engine_commands_total", "counter", "Commands applied by the engine (group commit: many per batch).");
+    put(t, "gpuaas_engine_commands_total %llu\n", (unsigned long long)es->commands);
 }
 
 /* API request counts by route and status class, and latency histograms. */

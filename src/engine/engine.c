@@ -146,8 +146,10 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
     core_schedule(engine->st, engine->clock_ms(), &engine->fx);
     int64_t sched_ns = clock_mono_ns() - sched_start_ns;
     engine_write_effects(engine);
+    int64_t commit_start_ns = clock_mono_ns();
     if (engine->ops->commit(engine->store) < 0)
         engine_store_failed(engine, "commit");
+    int64_t commit_ns = clock_mono_ns() - commit_start_ns;
     /* the world is touched only for what is durable */
     for (size_t i = 0; i < engine->action_count; i++)
         if (engine->hooks.action)
@@ -173,6 +175,11 @@ static void engine_run_batch(struct engine *engine, struct engine_request *batch
     engine->stats.sched_buckets[bucket]++;
     engine->stats.sched_passes++;
     engine->stats.sched_ns += sched_ns;
+    bucket = 0;
+    while (bucket < ENGINE_SCHED_BUCKETS - 1 && commit_ns > engine_sched_bounds_s[bucket] * 1e9)
+        bucket++;
+    engine->stats.commit_buckets[bucket]++;
+    engine->stats.commit_ns += commit_ns;
     pthread_mutex_unlock(&engine->lock);
     while (batch) {
         struct engine_request *next = batch->next;

@@ -61,6 +61,9 @@ struct engine_stats {
     uint64_t sched_buckets[ENGINE_SCHED_BUCKETS]; /* not cumulative */
     uint64_t sched_passes;
     int64_t sched_ns; /* total time in passes */
+    /* store commits (one fsync each), same bucket bounds */
+    uint64_t commit_buckets[ENGINE_SCHED_BUCKETS]; /* not cumulative */
+    int64_t commit_ns; /* total time in commits */
 };
 
 /* Effects that act on the world (start/stop a pod) run after their batch
