@@ -14,7 +14,7 @@
 
 #include "api/internal.h"
 #include "core/meter.h"
-#include "core/report.h"
+#include "report/months.h"
 #include "gpuaas/error.h"
 #include "lib/hmap.h"
 

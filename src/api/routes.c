@@ -13,6 +13,7 @@
 #include "gpuaas/error.h"
 #include "lib/quantity.h"
 #include "lib/tzmonth.h"
+#include "report/months.h"
 #include "report/render.h"
 
 #define EVENTS_PER_JOB_MAX 1000
@@ -729,10 +730,11 @@ static void q_report_get(const struct core_state *st, struct store *store, const
             snprintf(scope, sizeof scope, "namespace %s, as readable by %s", prefix, req->ereq.who->user);
         else
             snprintf(scope, sizeof scope, "namespaces readable by %s", req->ereq.who->user);
-        struct report_options opt = {.month = q->month, .months = api_months(req->server), .now_ms = now, .prices = api_prices(req->server),
+        struct report_options opt = {.month = q->month, .now_ms = now, .prices = api_prices(req->server),
                                      .keep = everything && !prefix[0] ? NULL : usage_keep, .keep_arg = &f,
                                      .scope = scope, .title = api_report_title(req->server)};
-        if ((r = report_build(st, &opt, &report)) < 0) {
+        if ((r = report_set_months(&opt, api_months(req->server))) < 0 ||
+            (r = report_build(st, &opt, &report)) < 0) {
             reply->err = r;
             snprintf(reply->message, sizeof reply->message, "cannot build the report: %s", gpuaas_strerror(r));
             return;

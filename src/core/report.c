@@ -29,19 +29,24 @@ void report_month_of(int64_t ms, char *out, size_t out_size)
     snprintf(out, out_size, "%.7s", text);
 }
 
-void report_month_at(const struct tzmonth_table *months, int64_t ms, char *out, size_t out_size)
+/* The month's and the previous month's ranges: the caller's (time zone),
+ * else the UTC months. */
+static int month_ranges(const struct report_options *opt, int64_t *from, int64_t *to, int64_t *prev_from,
+                        int64_t *prev_to)
 {
-    char month[16], near[16];
-    int64_t from, to;
-    report_month_of(ms, month, sizeof month);
-    /* a zone's month starts at most a day before or after the UTC one */
-    if (tzmonth_range(months, month, &from, &to) == 0) {
-        if (ms < from && report_month_add(month, -1, near, sizeof near) == 0)
-            snprintf(month, sizeof month, "%s", near);
-        else if (ms >= to && report_month_add(month, 1, near, sizeof near) == 0)
-            snprintf(month, sizeof month, "%s", near);
+    char prev[16];
+    if (opt->to_ms > opt->from_ms && opt->prev_to_ms > opt->prev_from_ms) {
+        *from = opt->from_ms, *to = opt->to_ms;
+        if (prev_from)
+            *prev_from = opt->prev_from_ms, *prev_to = opt->prev_to_ms;
+        return 0;
     }
-    snprintf(out, out_size, "%s", month);
+    if (meter_month_range(opt->month, from, to) < 0)
+        return GPUAAS_EINVAL;
+    if (prev_from && (report_month_add(opt->month, -1, prev, sizeof prev) < 0 ||
+                      meter_month_range(prev, prev_from, prev_to) < 0))
+        return GPUAAS_EINVAL;
+    return 0;
 }
 
 int report_month_add(const char *month, int delta, char *out, size_t out_size)
@@ -182,7 +187,7 @@ int report_assemble(const struct report_options *opt, const struct report_inputs
 {
     int64_t from, to;
     char prev_month[16], from_text[40], to_text[40], now_text[40];
-    if (tzmonth_range(opt->months, opt->month, &from, &to) < 0 ||
+    if (month_ranges(opt, &from, &to, NULL, NULL) < 0 ||
         report_month_add(opt->month, -1, prev_month, sizeof prev_month) < 0)
         return GPUAAS_EINVAL;
     core_format_time(from, from_text, sizeof from_text);
@@ -232,9 +237,8 @@ int report_build(const struct core_state *st, const struct report_options *opt, 
     int64_t from, to, prev_from, prev_to;
     char prev_month[16];
     int r = GPUAAS_ENOMEM;
-    if (tzmonth_range(opt->months, opt->month, &from, &to) < 0 ||
-        report_month_add(opt->month, -1, prev_month, sizeof prev_month) < 0 ||
-        tzmonth_range(opt->months, prev_month, &prev_from, &prev_to) < 0)
+    if (month_ranges(opt, &from, &to, &prev_from, &prev_to) < 0 ||
+        report_month_add(opt->month, -1, prev_month, sizeof prev_month) < 0)
         return GPUAAS_EINVAL;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         if (!(usage[g] = meter_usage(st, from, to, opt->now_ms, groups[g], opt->prices, opt->keep, opt->keep_arg)))

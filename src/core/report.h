@@ -13,7 +13,6 @@
 
 #include "core/meter.h"
 #include "core/model.h"
-#include "lib/tzmonth.h"
 
 #define REPORT_TOP_CONSUMERS 10
 #define REPORT_MONTH_LEN 7 /* "YYYY-MM" */
@@ -27,15 +26,16 @@ unsigned report_util_bucket(const json_t *util_avg_pct);
 
 /* The UTC month holding ms, as "YYYY-MM" (out has at least 8 bytes). */
 void report_month_of(int64_t ms, char *out, size_t out_size);
-/* The same in the months' time zone (NULL: UTC). */
-void report_month_at(const struct tzmonth_table *months, int64_t ms, char *out, size_t out_size);
 /* month + delta months ("2026-01", -1 -> "2025-12"). GPUAAS_EINVAL when
  * month is not YYYY-MM or the result leaves 1970..9999. */
 int report_month_add(const char *month, int delta, char *out, size_t out_size);
 
 struct report_options {
     const char *month;                 /* "YYYY-MM" */
-    const struct tzmonth_table *months; /* calendar months in the metering time zone (NULL: UTC) */
+    /* the month and the one before as [from, to) in ms, from the metering
+     * time zone (the shell computes them: src/report/months.c); all zero:
+     * the UTC months */
+    int64_t from_ms, to_ms, prev_from_ms, prev_to_ms;
     int64_t now_ms;                    /* generated_at; running pods count up to it */
     const struct meter_prices *prices; /* may be NULL */
     /* the namespaces counted (NULL: all), as meter_usage's keep */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gpuaas/error.h"
+#include "report/months.h"
 
 #define META_REPORTS_SINCE "reports_since_ms"
 
@@ -57,9 +58,9 @@ static int close_month(struct report_closer *c, const struct core_state *st, str
         return r; /* stored already (0), or the store failed */
     crash_point(c, REPORT_CRASH_BEFORE_BUILD, month);
     json_t *report = NULL;
-    struct report_options opt = {.month = month, .months = c->months, .now_ms = now_ms, .prices = c->prices, .scope = "platform",
+    struct report_options opt = {.month = month, .now_ms = now_ms, .prices = c->prices, .scope = "platform",
                                  .title = c->title[0] ? c->title : NULL};
-    if ((r = report_build(st, &opt, &report)) < 0)
+    if ((r = report_set_months(&opt, c->months)) < 0 || (r = report_build(st, &opt, &report)) < 0)
         return r;
     /* 17 digits: the stored costs read back as the same doubles */
     text = json_dumps(report, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));

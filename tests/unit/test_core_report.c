@@ -14,6 +14,7 @@
 #include "core/meter.h"
 #include "core/model.h"
 #include "core/report.h"
+#include "report/months.h"
 #include "gpuaas/error.h"
 
 #define HOUR_MS 3600000LL
@@ -368,8 +369,9 @@ static void test_time_zone(void **state)
     struct core_state st;
     november(&st);
     json_t *r = NULL;
-    struct report_options opt = {.month = "2026-11", .months = &berlin, .now_ms = at("2026-12-05T00:00:00Z"),
-                                 .prices = &prices, .scope = "platform"};
+    struct report_options opt = {.month = "2026-11", .now_ms = at("2026-12-05T00:00:00Z"), .prices = &prices,
+                                 .scope = "platform"};
+    assert_int_equal(report_set_months(&opt, &berlin), 0);
     assert_int_equal(report_build(&st, &opt, &r), 0);
     assert_string_equal(json_string_value(json_object_get(r, "from")), "2026-10-31T23:00:00.000Z");
     assert_string_equal(json_string_value(json_object_get(r, "to")), "2026-11-30T23:00:00.000Z");
