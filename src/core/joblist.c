@@ -171,6 +171,7 @@ out:
 
 struct ns_count {
     const char *ns; /* points into a job's spec */
+    bool shown;     /* in the subtree and visible */
     int64_t by_state[JOB_STATE_COUNT];
     int64_t total;
 };
@@ -213,23 +214,23 @@ int joblist_summary(const struct core_state *st, const char *prefix, joblist_kee
     void *value;
     matcher_init(&m, prefix, 0, keep, keep_arg);
     hmap_init(&groups);
+    /* one look-up per job: the group remembers whether it is shown */
     for (size_t it = 0; hmap_next(&st->jobs, &it, NULL, &value);) {
         const struct core_job *job = value;
-        int match = matcher_test(&m, job);
-        if (match < 0)
-            goto out;
-        if (!match)
-            continue;
         struct ns_count *g = hmap_get(&groups, job->spec.namespace_path);
         if (!g) {
-            if (!(g = calloc(1, sizeof *g)))
+            int match = matcher_test(&m, job);
+            if (match < 0 || !(g = calloc(1, sizeof *g)))
                 goto out;
             g->ns = job->spec.namespace_path;
+            g->shown = match;
             if (hmap_put(&groups, g->ns, g) < 0) {
                 free(g);
                 goto out;
             }
         }
+        if (!g->shown)
+            continue;
         g->by_state[job->state]++;
         g->total++;
         by_state[job->state]++;
@@ -239,7 +240,8 @@ int joblist_summary(const struct core_state *st, const char *prefix, joblist_kee
         goto out;
     size_t n = 0;
     for (size_t it = 0; hmap_next(&groups, &it, NULL, &value);)
-        sorted[n++] = value;
+        if (((struct ns_count *)value)->shown)
+            sorted[n++] = value;
     qsort(sorted, n, sizeof *sorted, cmp_ns_count);
     if (!(namespaces = json_array()))
         goto out;
