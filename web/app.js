@@ -9,6 +9,7 @@
   const REFRESH_MS = 5000;
   const IDLE_PCT = 10; // the same threshold as gpuaas_gpus_idle
   const TOP_N = 5;
+  const QUEUE_MAX = 20; // pending jobs the queue panel shows (oldest first; the count says how many more)
   let timer = null;
   let loading = false;
   const idleSince = new Map(); // GPU + holder -> when this page first saw it idle
@@ -150,7 +151,7 @@
     if (sub !== undefined) byTestId(id).nextElementSibling.textContent = sub;
   }
 
-  function renderSummary(s, jobs, usage) {
+  function renderSummary(s, counts, usage) {
     setStat('gpus-total', s.total);
     $('gpus-models').textContent = Object.entries(s.models).sort().map(([m, n]) => n + ' ' + m).join(' · ');
     setStat('gpus-allocated', s.allocated);
@@ -158,16 +159,15 @@
     setStat('gpus-idle', s.idle);
     $('gpus-idle-sub').textContent = s.allocated ? pct(s.idle, s.allocated) + ' % of allocated' : 'none allocated';
     setStat('gpus-free', s.free);
-    if (jobs.value) {
-      const items = jobs.value.items;
-      const count = (st) => items.filter((j) => j.status.state === st).length;
-      setStat('jobs-running', count('Running'));
-      $('jobs-sub').textContent = count('Succeeded') + ' succeeded, ' + count('Failed') + ' failed';
-      setStat('jobs-pending', count('Pending'));
+    if (counts.value) {
+      const by = counts.value.by_state;
+      setStat('jobs-running', by.Running);
+      $('jobs-sub').textContent = by.Succeeded + ' succeeded, ' + by.Failed + ' failed';
+      setStat('jobs-pending', by.Pending);
     } else {
       setStat('jobs-running', '–');
       setStat('jobs-pending', '–');
-      $('jobs-sub').textContent = jobs.error.message;
+      $('jobs-sub').textContent = counts.error.message;
     }
     if (usage.value) {
       const t = usage.value.total;
@@ -278,16 +278,23 @@
     fill($('idle-rows'), rows, 4, 'no allocated GPU is idle');
   }
 
-  function renderQueue(jobs, now) {
-    if (!jobs.value) { fill($('queue-rows'), [], 3, jobs.error.message); return; }
-    const pending = jobs.value.items.filter((j) => j.status.state === 'Pending')
+  // pending: the first QUEUE_MAX pending jobs by id (submission order)
+  function renderQueue(pending, now) {
+    if (!pending.value) { fill($('queue-rows'), [], 3, pending.error.message); return; }
+    const jobs = pending.value.items.slice()
       .sort((a, b) => Date.parse(a.status.created_at) - Date.parse(b.status.created_at));
-    const longest = pending.length ? now - Date.parse(pending[0].status.created_at) : 0;
-    $('pending-sub').textContent = pending.length ? 'longest wait ' + fmtDuration(longest) : 'queue empty';
-    fill($('queue-rows'), pending.map((j) => el('tr', {'data-testid': 'queue-row', dataset: {job: j.name, namespace: j.namespace}},
+    const longest = jobs.length ? now - Date.parse(jobs[0].status.created_at) : 0;
+    $('pending-sub').textContent = jobs.length ? 'longest wait ' + fmtDuration(longest) : 'queue empty';
+    const rows = jobs.map((j) => el('tr', {'data-testid': 'queue-row', dataset: {job: j.name, namespace: j.namespace}},
       el('td', {class: 'ns', title: j.namespace + '/' + j.name}, j.name, el('div', {class: 'muted'}, j.namespace)),
       el('td', {class: 'reason'}, j.status.reason || 'waiting'),
-      el('td', {class: 'num'}, fmtDuration(now - Date.parse(j.status.created_at))))), 3, 'no job is waiting');
+      el('td', {class: 'num'}, fmtDuration(now - Date.parse(j.status.created_at)))));
+    const more = pending.value.total - jobs.length;
+    if (more > 0) {
+      rows.push(el('tr', {class: 'empty', 'data-testid': 'queue-more', dataset: {value: more}},
+        el('td', {colspan: 3}, '… and ' + more + ' more waiting (gpuaas get jobs --state Pending)')));
+    }
+    fill($('queue-rows'), rows, 3, 'no job is waiting');
   }
 
   function renderNodes(nodes, s) {
@@ -327,17 +334,18 @@
     try {
       // the one call every valid token may make: it proves the token
       const gpus = await api('/v1/gpus');
-      const [jobs, nodes, usage, byCapacity] = await Promise.all([
-        optional('/v1/jobs'), optional('/v1/nodes'),
+      // counts and the head of the queue only: never every job
+      const [counts, pending, nodes, usage, byCapacity] = await Promise.all([
+        optional('/v1/job-summary'), optional('/v1/jobs?state=Pending&limit=' + QUEUE_MAX), optional('/v1/nodes'),
         optional('/v1/usage?month=' + month + '&by=namespace'), optional('/v1/usage?month=' + month + '&by=capacity')]);
       const s = summarize(gpus.items);
-      renderSummary(s, jobs, usage);
+      renderSummary(s, counts, usage);
       renderCapacity(s, byCapacity);
       renderUtilization(s);
       renderUsage(usage, month);
       renderGpuGrid(s);
       renderIdle(s, now.getTime());
-      renderQueue(jobs, now.getTime());
+      renderQueue(pending, now.getTime());
       renderNodes(nodes, s);
       $('login').hidden = true;
       $('dashboard').hidden = false;

@@ -6,6 +6,7 @@
 
 #include "api/internal.h"
 #include "api/web.h"
+#include "core/joblist.h"
 #include "core/meter.h"
 #include "core/model.h"
 #include "core/report.h"
@@ -74,12 +75,70 @@ static void q_namespace_get(const struct core_state *st, struct store *store, co
     reply_json(reply, core_render_namespace(ns));
 }
 
+struct job_list_query {
+    unsigned states;
+    uint64_t after_id;
+    size_t limit;
+};
+
+struct job_keep {
+    const struct core_state *st;
+    const struct rbac_identity *who;
+};
+
+/* The RBAC filter of job lists, asked once per namespace. */
+static bool job_keep(const char *ns, void *arg)
+{
+    const struct job_keep *k = arg;
+    return core_authorize(k->st, k->who, ACTION_READ, ns) == 0;
+}
+
+/* No filter for a caller who reads every namespace (or when there is no
+ * identity): the scan then skips the per-job namespace look-up. */
+static joblist_keep_fn *job_keep_for(const struct job_keep *k)
+{
+    return k->who && core_authorize(k->st, k->who, ACTION_READ, "") < 0 ? job_keep : NULL;
+}
+
+static void reply_result(struct core_reply *reply, int r, json_t *obj)
+{
+    if (r < 0) {
+        reply->err = r;
+        snprintf(reply->message, sizeof reply->message, "listing jobs failed: %s", gpuaas_strerror(r));
+        return;
+    }
+    reply_json(reply, obj);
+}
+
 static void q_job_list(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
                        struct core_reply *reply)
 {
     (void)store, (void)ops;
     struct api_request *req = arg;
-    reply_visible(st, req, core_list_jobs(st, req->ereq.cmd.namespace_path), "namespace", reply);
+    const struct job_list_query *lq = req->ereq.query_data;
+    struct job_keep k = {st, req->ereq.who};
+    struct joblist_query q = {
+        .prefix = req->ereq.cmd.namespace_path,
+        .states = lq->states,
+        .after_id = lq->after_id,
+        .limit = lq->limit,
+        .keep = job_keep_for(&k),
+        .keep_arg = &k,
+    };
+    json_t *list = NULL;
+    int r = joblist_page(st, &q, &list);
+    reply_result(reply, r, list);
+}
+
+static void q_job_summary(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
+                          struct core_reply *reply)
+{
+    (void)store, (void)ops;
+    struct api_request *req = arg;
+    struct job_keep k = {st, req->ereq.who};
+    json_t *summary = NULL;
+    int r = joblist_summary(st, req->ereq.cmd.namespace_path, job_keep_for(&k), &k, &summary);
+    reply_result(reply, r, summary);
 }
 
 static void q_job_get(const struct core_state *st, struct store *store, const struct store_ops *ops, void *arg,
@@ -354,11 +413,42 @@ static enum api_outcome h_namespace_delete(struct api_request *req)
 
 /* ---- jobs ------------------------------------------------------------------------ */
 
+/* GET /v1/jobs [?namespace=NS] [&state=Pending,Running] [&limit=N] [&continue=TOKEN] */
 static enum api_outcome h_job_list(struct api_request *req)
 {
     if (!take_namespace_param(req, false))
         return API_ANSWERED;
+    const char *states = api_query(req, "state"), *limit = api_query(req, "limit");
+    const char *token = api_query(req, "continue");
+    struct job_list_query q = {.limit = JOBLIST_LIMIT_DEFAULT};
+    char why[160];
+    if (states && *states && joblist_parse_states(states, &q.states, why, sizeof why) < 0)
+        return api_error(req, GPUAAS_EPARSE, "state", "state: %s", why);
+    if (limit && *limit) {
+        long n = strspn(limit, "0123456789") == strlen(limit) && strlen(limit) <= 6 ? strtol(limit, NULL, 10) : 0;
+        if (n < 1 || n > JOBLIST_LIMIT_MAX)
+            return api_error(req, GPUAAS_EPARSE, "limit", "limit must be a whole number from 1 to %d, not '%.32s'",
+                             JOBLIST_LIMIT_MAX, limit);
+        q.limit = (size_t)n;
+    }
+    if (token && *token && joblist_parse_continue(token, &q.after_id) < 0)
+        return api_error(req, GPUAAS_EPARSE, "continue",
+                         "continue must be the token of a previous reply's \"continue\", not '%.64s'", token);
+    struct job_list_query *copy = malloc(sizeof *copy);
+    if (!copy)
+        return api_error(req, GPUAAS_ENOMEM, NULL, "out of memory");
+    *copy = q;
+    req->ereq.query_data = copy;
+    req->ereq.query_data_free = free;
     return query(req, q_job_list);
+}
+
+/* GET /v1/job-summary [?namespace=NS]: counts by state and namespace. */
+static enum api_outcome h_job_summary(struct api_request *req)
+{
+    if (!take_namespace_param(req, false))
+        return API_ANSWERED;
+    return query(req, q_job_summary);
 }
 
 static enum api_outcome h_job_get(struct api_request *req)
@@ -1024,7 +1114,10 @@ const struct api_route api_routes[] = {
     {"POST", "/v1/namespaces", h_namespace_create, ACTION_ADMINISTER, "create a namespace (and its parents)"},
     {"GET", "/v1/namespaces/{path*}", h_namespace_get, ACTION_READ, "get a namespace"},
     {"DELETE", "/v1/namespaces/{path*}", h_namespace_delete, ACTION_ADMINISTER, "delete an empty namespace"},
-    {"GET", "/v1/jobs", h_job_list, ACTION_AUTHENTICATED, "list jobs (?namespace= subtree)"},
+    {"GET", "/v1/jobs", h_job_list, ACTION_AUTHENTICATED,
+     "list jobs by id (?namespace= subtree, &state=, &limit=, &continue=)"},
+    {"GET", "/v1/job-summary", h_job_summary, ACTION_AUTHENTICATED,
+     "job counts by state and namespace (?namespace= subtree)"},
     {"POST", "/v1/jobs", h_job_submit, ACTION_WRITE, "submit a job"},
     {"GET", "/v1/jobs/{name}", h_job_get, ACTION_READ, "get a job"},
     {"DELETE", "/v1/jobs/{name}", h_job_delete, ACTION_WRITE, "delete a job (cancelling it if active)"},

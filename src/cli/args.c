@@ -33,6 +33,9 @@ enum opt_id {
     OPT_BY,
     OPT_FORMAT,
     OPT_OUT_FILE,
+    OPT_STATE,
+    OPT_ALL_NAMESPACES,
+    OPT_CHUNK_SIZE,
 };
 
 struct opt_def {
@@ -66,6 +69,9 @@ static const struct opt_def opt_table[] = {
     {"by", 0, true, OPT_BY},
     {"format", 0, true, OPT_FORMAT},
     {"output-file", 'O', true, OPT_OUT_FILE},
+    {"state", 0, true, OPT_STATE},
+    {"all-namespaces", 'A', false, OPT_ALL_NAMESPACES},
+    {"chunk-size", 0, true, OPT_CHUNK_SIZE},
 };
 
 /* -f after the verb `logs`: --follow, as in kubectl */
@@ -147,6 +153,12 @@ const char *cli_verb_opt_flag(unsigned opts)
         return "--format";
     if (opts & CLI_OPT_OUT_FILE)
         return "-O/--output-file";
+    if (opts & CLI_OPT_STATE)
+        return "--state";
+    if (opts & CLI_OPT_ALL_NAMESPACES)
+        return "-A/--all-namespaces";
+    if (opts & CLI_OPT_CHUNK_SIZE)
+        return "--chunk-size";
     return "";
 }
 
@@ -264,6 +276,21 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
         a->out_file = value;
         a->verb_opts |= CLI_OPT_OUT_FILE;
         break;
+    case OPT_STATE:
+        a->state = value;
+        a->verb_opts |= CLI_OPT_STATE;
+        break;
+    case OPT_ALL_NAMESPACES:
+        a->all_namespaces = true;
+        a->verb_opts |= CLI_OPT_ALL_NAMESPACES;
+        break;
+    case OPT_CHUNK_SIZE:
+        if (parse_count(value, &a->chunk_size) < 0 || a->chunk_size == 0) {
+            snprintf(err, err_size, "flag --chunk-size needs a positive integer, not \"%s\"", value);
+            return GPUAAS_EINVAL;
+        }
+        a->verb_opts |= CLI_OPT_CHUNK_SIZE;
+        break;
     }
     return 0;
 }
@@ -366,7 +393,8 @@ static int parse_option(int argc, char *const *argv, int *i, struct cli_args *a,
 
 int cli_args_parse(int argc, char *const *argv, struct cli_args *ret, char *err, size_t err_size)
 {
-    struct cli_args a = {.output = CLI_OUT_TABLE, .replica = -1, .attempt = -1, .limit = -1};
+    struct cli_args a = {.output = CLI_OUT_TABLE, .replica = -1, .attempt = -1, .limit = -1,
+                         .chunk_size = -1};
     bool only_positionals = false;
     int r;
 

@@ -37,6 +37,9 @@ enum cli_verb_opt {
     CLI_OPT_BY = 1u << 15,     /* --by GROUP */
     CLI_OPT_FORMAT = 1u << 16, /* --format pdf|csv|json */
     CLI_OPT_OUT_FILE = 1u << 17, /* -O / --output-file FILE */
+    CLI_OPT_STATE = 1u << 18,  /* --state S[,S...] */
+    CLI_OPT_ALL_NAMESPACES = 1u << 19, /* -A / --all-namespaces */
+    CLI_OPT_CHUNK_SIZE = 1u << 20, /* --chunk-size N */
 };
 
 /* At most this many quota limit flags on one line. */
@@ -74,6 +77,9 @@ struct cli_args {
     const char *by;        /* --by */
     const char *format;    /* --format */
     const char *out_file;  /* -O / --output-file */
+    const char *state;     /* --state (job states, comma-separated) */
+    bool all_namespaces;   /* -A / --all-namespaces */
+    int chunk_size;        /* --chunk-size, -1 if not given */
     unsigned verb_opts;    /* enum cli_verb_opt bits seen */
     int nquota;            /* quota limit flags, in the order given */
     struct cli_quota_flag quota[CLI_MAX_QUOTA_FLAGS];

@@ -49,8 +49,12 @@ static const struct verb verb_table[] = {
      "Example:\n"
      "  gpuaas submit -f job.yaml\n"
      "  cat job.json | gpuaas submit -f - -n team-ai/project-llm/dev\n"},
-    {"get", cli_verb_get, CLI_OPT_JOB, true, "List jobs, pods, nodes, GPUs, namespaces or quotas",
-     "Usage: gpuaas get RESOURCE [NAME] [-n NAMESPACE] [-o table|wide|json|yaml]\n"
+    {"get", cli_verb_get, CLI_OPT_JOB | CLI_OPT_STATE | CLI_OPT_LIMIT | CLI_OPT_ALL_NAMESPACES | CLI_OPT_CHUNK_SIZE,
+     true,
+     "List jobs, pods, nodes, GPUs, namespaces or quotas",
+     "Usage: gpuaas get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml]\n"
+     "       gpuaas get jobs [-n NAMESPACE | -A] [--state STATE[,STATE...]] [--limit N]\n"
+     "                       [--chunk-size N]\n"
      "       gpuaas get pods [NAME] [-n NAMESPACE] [--job JOB]\n"
      "\n"
      "RESOURCE is one of: jobs (job), pods (pod, po), nodes (node, no), gpus (gpu),\n"
@@ -58,6 +62,15 @@ static const struct verb verb_table[] = {
      "reports (the months whose monthly report is stored; NAME is a month).\n"
      "-n limits jobs and pods to a namespace and its subtree. A job NAME needs its\n"
      "namespace: -n NS, NS/NAME, or a name that is unique across namespaces.\n"
+     "-A (--all-namespaces) lists every namespace you may read (the default\n"
+     "without -n).\n"
+     "\n"
+     "Jobs are listed in submission order (by id). --state keeps jobs in the\n"
+     "given states: Pending, Running, Succeeded, Failed, Cancelled (any case,\n"
+     "comma-separated). --limit N shows the first N; without it every matching\n"
+     "job is fetched, page by page (--chunk-size jobs a request, at most and by\n"
+     "default 10000). -o json|yaml prints {\"items\", \"count\",\n"
+     "\"total\"} and, when --limit left jobs out, the server's \"continue\" token.\n"
      "\n"
      "Pods are the runs of a job's replicas (one per attempt; finished ones stay\n"
      "listed as history). --job keeps the pods of one job; a pod NAME is\n"
@@ -70,6 +83,7 @@ static const struct verb verb_table[] = {
      "\n"
      "Examples:\n"
      "  gpuaas get jobs -n team-ai\n"
+     "  gpuaas get jobs -A --state Pending --limit 20\n"
      "  gpuaas get job llm-finetune -n team-ai/project-llm/dev -o yaml\n"
      "  gpuaas get pods -n team-ai/project-llm/dev --job llm-finetune -o wide\n"
      "  gpuaas get gpus -o wide\n"
@@ -447,7 +461,7 @@ int cli_resolve_job(struct cli_ctx *ctx, const char *arg, char **ret_ns, char **
         name = strdup(arg);
     } else {
         /* No namespace given: accept a name that is unique among visible jobs. */
-        rc = cli_api(ctx, "GET", "/v1/jobs", NULL, &list);
+        rc = cli_fetch_jobs(ctx, NULL, NULL, -1, -1, &list);
         if (rc != CLI_EXIT_OK)
             return rc;
         json_array_foreach(json_object_get(list, "items"), i, item)

@@ -11,6 +11,7 @@
 #include "cli/http_client.h"
 #include "cli/output.h"
 #include "cli/quotas.h"
+#include "core/joblist.h"
 #include "gpuaas/error.h"
 
 #define CELL 256 /* bytes of one computed cell; longer text is cut */
@@ -429,6 +430,98 @@ static int get_gpus(struct cli_ctx *ctx, const struct view *v, const char *name)
     return rc;
 }
 
+int cli_fetch_jobs(struct cli_ctx *ctx, const char *ns, const char *states, long limit, long chunk, json_t **ret)
+{
+    char *ns_q = ns ? http_escape(ns, 1) : NULL, *states_q = states ? http_escape(states, 0) : NULL;
+    char token[JOBLIST_CONTINUE_MAX] = "";
+    json_t *all = json_array(), *page = NULL, *out = NULL;
+    json_int_t total = 0;
+    long got = 0;
+    int rc = CLI_EXIT_OK;
+
+    if ((ns && !ns_q) || (states && !states_q) || !all) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    for (;;) {
+        long want = chunk < 1 || chunk > JOBLIST_LIMIT_MAX ? JOBLIST_LIMIT_MAX : chunk;
+        if (limit >= 0 && limit - got < want)
+            want = limit - got;
+        char *token_q = token[0] ? http_escape(token, 0) : NULL, *path = NULL;
+        if ((token[0] && !token_q) ||
+            asprintf(&path, "/v1/jobs?limit=%ld%s%s%s%s%s%s", want, ns ? "&namespace=" : "", ns ? ns_q : "",
+                     states ? "&state=" : "", states ? states_q : "", token[0] ? "&continue=" : "",
+                     token[0] ? token_q : "") < 0) {
+            free(token_q);
+            rc = cli_fail("out of memory");
+            goto out;
+        }
+        free(token_q);
+        rc = cli_api(ctx, "GET", path, NULL, &page);
+        free(path);
+        if (rc != CLI_EXIT_OK)
+            goto out;
+        json_t *items = json_object_get(page, "items");
+        const char *next = json_string_value(json_object_get(page, "continue"));
+        if (!json_is_array(items) || json_array_extend(all, items) < 0) {
+            rc = cli_fail("the server's job list has no items");
+            goto out;
+        }
+        got += (long)json_array_size(items);
+        total = json_integer_value(json_object_get(page, "total"));
+        if (!next || json_array_size(items) == 0) {
+            token[0] = '\0';
+            break;
+        }
+        /* a token that does not move on would loop for ever */
+        if (strlen(next) >= sizeof token || strcmp(next, token) == 0) {
+            rc = cli_fail("the server's continue token is not usable");
+            goto out;
+        }
+        snprintf(token, sizeof token, "%s", next);
+        json_decref(page);
+        page = NULL;
+        if (limit >= 0 && got >= limit)
+            break;
+    }
+    out = json_pack("{s:O,s:I,s:I}", "items", all, "count", (json_int_t)got, "total", (json_int_t)total);
+    if (!out || (token[0] && json_object_set_new(out, "continue", json_string(token)) < 0)) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    *ret = out;
+    out = NULL;
+out:
+    json_decref(out);
+    json_decref(page);
+    json_decref(all);
+    free(states_q);
+    free(ns_q);
+    return rc;
+}
+
+/* `get jobs [-n NS | -A] [--state S,...] [--limit N]`. */
+static int get_jobs(struct cli_ctx *ctx, const struct view *v)
+{
+    const struct cli_args *a = ctx->args;
+    json_t *reply = NULL;
+    int rc = cli_fetch_jobs(ctx, a->ns, a->state, a->limit, a->chunk_size, &reply);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (a->output == CLI_OUT_JSON || a->output == CLI_OUT_YAML) {
+        rc = cli_print_object(ctx, reply);
+    } else {
+        rc = print_table(ctx, v, json_object_get(reply, "items"), NULL);
+        if (rc == CLI_EXIT_OK && json_object_get(reply, "continue"))
+            fprintf(stderr, "(%" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " matching jobs shown; raise --limit for more)\n",
+                    json_integer_value(json_object_get(reply, "count")),
+                    json_integer_value(json_object_get(reply, "total")));
+    }
+    json_decref(reply);
+    return rc;
+}
+
 int cli_fetch_pods(struct cli_ctx *ctx, const char *ns, const char *job, json_t **ret)
 {
     char *ns_q = ns ? http_escape(ns, 1) : NULL, *job_q = job ? http_escape(job, 0) : NULL, *path = NULL;
@@ -715,6 +808,23 @@ int cli_verb_get(struct cli_ctx *ctx)
         return cli_usage_error(ctx, "unknown resource type \"%s\"", a->pos[1]);
     if (a->job && res != CLI_RES_POD)
         return cli_usage_error(ctx, "--job only applies to get pods");
+    if (a->all_namespaces && a->ns)
+        return cli_usage_error(ctx, "-A (all namespaces) and -n %s cannot both be given", a->ns);
+    const char *list_flag = a->state ? "--state" : a->limit >= 0 ? "--limit" : a->chunk_size >= 0 ? "--chunk-size" : NULL;
+    if (list_flag && res != CLI_RES_JOB)
+        return cli_usage_error(ctx, "%s only applies to get jobs", list_flag);
+    if (list_flag && name)
+        return cli_usage_error(ctx, "%s lists jobs; it does not go with a job NAME", list_flag);
+    if (a->chunk_size > JOBLIST_LIMIT_MAX)
+        return cli_usage_error(ctx, "--chunk-size is at most %d", JOBLIST_LIMIT_MAX);
+    if (a->state) {
+        unsigned states;
+        char why[160];
+        if (joblist_parse_states(a->state, &states, why, sizeof why) < 0)
+            return cli_usage_error(ctx, "--state: %s", why);
+    }
+    if (res == CLI_RES_JOB && !name)
+        return get_jobs(ctx, v);
     if (res == CLI_RES_GPU)
         return get_gpus(ctx, v, name);
     if (res == CLI_RES_POD)

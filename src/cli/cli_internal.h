@@ -63,6 +63,13 @@ char *cli_job_path(const char *ns, const char *name, const char *suffix);
  * namespace selects its subtree. Returns an exit code; *ret as cli_api. */
 int cli_fetch_pods(struct cli_ctx *ctx, const char *ns, const char *job, json_t **ret);
 
+/* GET /v1/jobs page by page (ns and states may be NULL: no filter), at
+ * most chunk jobs a request (chunk < 1: the server's maximum), following
+ * "continue" until limit jobs (limit < 0: every one). *ret is
+ * {"items", "count", "total"} with the last page's "continue" token when
+ * the limit left jobs out. Returns an exit code; *ret as cli_api. */
+int cli_fetch_jobs(struct cli_ctx *ctx, const char *ns, const char *states, long limit, long chunk, json_t **ret);
+
 /* Verb handlers implemented in cli_get.c and cli_logs.c. */
 int cli_verb_get(struct cli_ctx *ctx);
 int cli_verb_describe(struct cli_ctx *ctx);

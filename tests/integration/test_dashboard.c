@@ -25,6 +25,9 @@
 #define NS_DONE "team-ui/a/dev"
 #define NS_RUN "team-ui/b/prod"
 #define SCREENSHOT "build/test/ui-dashboard.png"
+#define QUEUE_MAX 20   /* pending jobs the page shows (web/app.js) */
+#define QUEUE_EXTRA 21 /* more pending jobs than that */
+#define SUMMARY_METRIC "gpuaas_http_requests_total{method=\"GET\",route=\"/v1/job-summary\",status=\"2xx\"}"
 
 static struct th_server srv;
 static struct th_http http;
@@ -186,6 +189,14 @@ static void test_dashboard_shows_api_numbers(void **state)
     free(done);
     free(run);
     free(wait);
+    /* a queue longer than the page shows: it says how many more wait */
+    for (int k = 0; k < QUEUE_EXTRA; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "queued-%03d", k);
+        char *spec = sm_job(name, NS_RUN, 0, NULL, true, 0, "sleep 300");
+        call_ok("POST", "/v1/jobs", spec, 201);
+        free(spec);
+    }
     /* until the short job has ended: its GPU-hours no longer change */
     struct th_resp r;
     for (int i = 0; i < 100; i++) {
@@ -203,14 +214,23 @@ static void test_dashboard_shows_api_numbers(void **state)
     json_t *g;
     json_array_foreach(json_object_get(r.json, "items"), i, g) allocated += json_is_true(json_object_get(g, "allocated"));
     th_resp_free(&r);
-    assert_int_equal(th_call(&http, "GET", "/v1/jobs", NULL, NULL, &r), 200);
-    int running = 0, pending = 0;
-    json_t *job;
-    json_array_foreach(json_object_get(r.json, "items"), i, job) {
-        running += strcmp(th_jstr(job, "status.state"), "Running") == 0;
-        pending += strcmp(th_jstr(job, "status.state"), "Pending") == 0;
-    }
+    assert_int_equal(th_call(&http, "GET", "/v1/job-summary", NULL, NULL, &r), 200);
+    int running = (int)json_integer_value(th_jpath(r.json, "by_state.Running"));
+    int pending = (int)json_integer_value(th_jpath(r.json, "by_state.Pending"));
     th_resp_free(&r);
+    /* the counts agree with the filtered lists */
+    assert_int_equal(th_call(&http, "GET", "/v1/jobs?state=Running", NULL, NULL, &r), 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "total")), running);
+    th_resp_free(&r);
+    assert_int_equal(th_call(&http, "GET", "/v1/jobs?state=Pending&limit=1", NULL, NULL, &r), 200);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "total")), pending);
+    th_resp_free(&r);
+    char *metrics = sm_scrape(&http);
+    bool found = false;
+    double summary_calls = sm_sample(metrics, SUMMARY_METRIC, &found);
+    free(metrics);
+    if (!found)
+        summary_calls = 0;
     char month[16], path[128];
     time_t now = time(NULL);
     struct tm tm;
@@ -223,7 +243,7 @@ static void test_dashboard_shows_api_numbers(void **state)
     assert_int_equal(th_call(&http, "GET", "/v1/nodes", NULL, NULL, &r), 200);
     int nodes = (int)json_array_size(json_object_get(r.json, "items"));
     th_resp_free(&r);
-    assert_true(done_hours > 0 && running == 1 && pending == 1);
+    assert_true(done_hours > 0 && running == 1 && pending == 1 + QUEUE_EXTRA);
 
     /* what the browser shows */
     char fragment[700];
@@ -238,6 +258,15 @@ static void test_dashboard_shows_api_numbers(void **state)
     assert_true(testid_value(dom, "gpus-free") == (double)(gpus_total - allocated));
     assert_true(testid_value(dom, "jobs-running") == running);
     assert_true(testid_value(dom, "jobs-pending") == pending);
+    /* the queue: the first QUEUE_MAX pending jobs and how many more; the
+     * counts came from /v1/job-summary, not from every job */
+    assert_int_equal(count_of(dom, "data-testid=\"queue-row\""), QUEUE_MAX);
+    assert_true(testid_value(dom, "queue-more") == pending - QUEUE_MAX);
+    metrics = sm_scrape(&http);
+    double summary_after = sm_sample(metrics, SUMMARY_METRIC, &found);
+    free(metrics);
+    th_note("GET /v1/job-summary: %g calls before the page, %g after", summary_calls, summary_after);
+    assert_true(found && summary_after > summary_calls);
     /* the ended job's namespace: GPU-hours this month as /v1/usage has them */
     char tag[1024], value[128];
     const char *row = tag_with(dom, "data-namespace=\"" NS_DONE "\"", tag, sizeof tag);

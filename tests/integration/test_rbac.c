@@ -249,7 +249,7 @@ static bool build(const struct api_route *rt, bool in_scope, bool scoped_list, s
         snprintf(b->path, sizeof b->path, "%s", p);
         b->scope = NULL;
     } else if (get && (strcmp(p, "/v1/jobs") == 0 || strcmp(p, "/v1/pods") == 0 || strcmp(p, "/v1/quotas") == 0 ||
-                       strcmp(p, "/v1/usage") == 0)) {
+                       strcmp(p, "/v1/usage") == 0 || strcmp(p, "/v1/job-summary") == 0)) {
         if (scoped_list) {
             snprintf(b->path, sizeof b->path, "%s?namespace=%s", p, ns);
             if (b->action == ACTION_AUTHENTICATED)
@@ -525,6 +525,38 @@ static void test_lists_filtered_and_gpus_hidden(void **state)
             }
             th_resp_free(&r);
         }
+    }
+
+    /* job counts: only namespaces the caller reads, totals equal to the list's */
+    for (int w = W_ADMIN; w < W_COUNT; w++) {
+        struct th_resp r, l;
+        long st = srb_call(&http, tok[w], NULL, "GET", "/v1/job-summary", NULL, &r);
+        long lst = srb_call(&http, tok[w], NULL, "GET", "/v1/jobs?state=Running,Pending,Cancelled&limit=10000", NULL, &l);
+        json_t *rows = json_object_get(r.json, "namespaces"), *by_state = json_object_get(r.json, "by_state");
+        json_int_t listed = json_integer_value(json_object_get(l.json, "total"));
+        json_int_t counted = json_integer_value(json_object_get(by_state, "Running")) +
+                             json_integer_value(json_object_get(by_state, "Pending")) +
+                             json_integer_value(json_object_get(by_state, "Cancelled"));
+        int a = 0, b = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+        {
+            const char *ns = json_string_value(json_object_get(row, "namespace"));
+            a += ns && strncmp(ns, "team-a", 6) == 0;
+            b += ns && strncmp(ns, "team-b", 6) == 0;
+        }
+        bool ok = st == 200 && lst == 200 && listed == counted && (w == W_ADMIN ? a > 0 && b > 0 : b == 0) &&
+                  (w == W_NOBODY ? a == 0 && json_integer_value(json_object_get(r.json, "total")) == 0 : a > 0) &&
+                  (w == W_ADMIN || count_in_list(l.json, "namespace", "team-b") == 0);
+        th_note("GET /v1/job-summary as %s: %ld, %d team-a and %d team-b namespaces, %lld active or cancelled "
+                "(list: %lld)", who_name[w], st, a, b, (long long)counted, (long long)listed);
+        if (!ok) {
+            failures++;
+            th_note("MISMATCH GET /v1/job-summary as %s: %.600s", who_name[w], r.body);
+        }
+        th_resp_free(&l);
+        th_resp_free(&r);
     }
 
     /* GPUs: holders in team-b are "hidden" for team-a's viewer, team-a's shown */

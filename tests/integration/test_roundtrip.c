@@ -425,8 +425,8 @@ static void test_list_subtree(void **state)
 {
     (void)state;
     char names[4096];
-    /* sorted by namespace, then name */
-    const char *want = NS "/defaults," NS "/llm-finetune," NS "/notebook-small";
+    /* in submission (job id) order */
+    const char *want = NS "/llm-finetune," NS "/notebook-small," NS "/defaults";
     list_names("/v1/jobs?namespace=team-ai", names, sizeof names);
     if (strcmp(names, want) != 0)
         th_note("?namespace=team-ai lists [%s], expected [%s]", names, want);
@@ -508,7 +508,7 @@ static void test_delete(void **state)
 
     char names[4096];
     list_names("/v1/jobs?namespace=team-ai", names, sizeof names);
-    assert_string_equal(names, NS "/defaults," NS "/notebook-small");
+    assert_string_equal(names, NS "/notebook-small," NS "/defaults");
     TH_PASS();
 }
 

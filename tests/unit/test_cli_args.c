@@ -951,6 +951,42 @@ static void test_report_flags(void **state)
     assert_string_equal(cli_resource_name(CLI_RES_REPORT), "report");
 }
 
+/* get jobs --state S --limit N --chunk-size N -A */
+static void test_job_list_flags(void **state)
+{
+    (void)state;
+    struct cli_args a;
+    char err[256];
+
+    assert_int_equal(parse(&a, err, sizeof err, 9, "get", "jobs", "--state", "Pending,Running", "--limit", "20", "-A",
+                           "--chunk-size=500"),
+                     0);
+    assert_string_equal(a.state, "Pending,Running");
+    assert_int_equal(a.limit, 20);
+    assert_int_equal(a.chunk_size, 500);
+    assert_true(a.all_namespaces);
+    assert_int_equal(a.verb_opts, CLI_OPT_STATE | CLI_OPT_LIMIT | CLI_OPT_ALL_NAMESPACES | CLI_OPT_CHUNK_SIZE);
+
+    assert_int_equal(parse(&a, err, sizeof err, 3, "get", "jobs"), 0);
+    assert_null(a.state);
+    assert_false(a.all_namespaces);
+    assert_int_equal(a.chunk_size, -1);
+    assert_int_equal(a.verb_opts, 0);
+
+    assert_int_equal(parse(&a, err, sizeof err, 4, "get", "jobs", "--all-namespaces"), 0);
+    assert_true(a.all_namespaces);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "get", "jobs", "-A=x"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "get", "jobs", "--state"), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 4, "get", "jobs", "--state="), GPUAAS_EINVAL);
+    assert_int_equal(parse(&a, err, sizeof err, 5, "get", "jobs", "--chunk-size", "0"), GPUAAS_EINVAL);
+    assert_non_null(strstr(err, "--chunk-size"));
+    assert_int_equal(parse(&a, err, sizeof err, 5, "get", "jobs", "--chunk-size", "ten"), GPUAAS_EINVAL);
+
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_STATE), "--state");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_ALL_NAMESPACES), "-A/--all-namespaces");
+    assert_string_equal(cli_verb_opt_flag(CLI_OPT_CHUNK_SIZE), "--chunk-size");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1016,7 @@ int main(void)
         cmocka_unit_test(test_usage_path),
         cmocka_unit_test(test_csv_field),
         cmocka_unit_test(test_report_flags),
+        cmocka_unit_test(test_job_list_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
