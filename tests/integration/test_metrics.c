@@ -106,6 +106,7 @@ static void test_metrics(void **state)
     th_resp_free(&r);
     assert_int_equal(th_call(&http, "POST", "/v1/jobs",
                              "{\"name\":\"busy\",\"namespace\":\"" NS "\",\"resources\":{\"gpus\":2},"
+                             "\"selector\":{\"gpuaas.io/node-group\":\"g5-on-demand\"}," /* the sampled host */
                              "\"command\":[\"sleep\",\"3\"]}",
                              NULL, &r),
                      201);

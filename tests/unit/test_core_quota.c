@@ -729,18 +729,19 @@ static void parent_caps_children(void **state)
     assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
     json_decref(list);
 
-    /* a1 ends: a3 (queued first) takes the parent's free GPU, b2 still waits */
+    /* a1 ends: b2 takes the parent's free GPU before a3, queued first:
+     * fair share, namespace b has used less GPU time than a */
     run_job(h, NS_A, "a1");
     h->now += 1000;
     finish_job(h, NS_A, "a1");
     assert_int_equal(must_job(h, NS_A, "a1")->state, JOB_SUCCEEDED);
-    assert_true(has_active_pod(h, NS_A, "a3"));
-    expect_waiting(h, NS_B, "b2", "quota team/proj: gpus 3/3 in use, needs 1");
+    assert_true(has_active_pod(h, NS_B, "b2"));
+    expect_waiting(h, NS_A, "a3", "quota team/proj: gpus 3/3 in use, needs 1");
     check_use(h, "after a1");
-    /* b1 ends: b2 runs */
+    /* b1 ends: a3 runs */
     h->now += 1000;
     finish_job(h, NS_B, "b1");
-    assert_true(has_active_pod(h, NS_B, "b2"));
+    assert_true(has_active_pod(h, NS_A, "a3"));
     assert_int_equal(used_gpus(h, PARENT), 3);
     check_use(h, "after b1");
 }
