@@ -78,6 +78,15 @@ static void json_round_trip(void **state)
     assert_int_equal(quota_kind_get(q.models, q.model_count, "T4"), QUOTA_UNLIMITED);
     assert_int_equal(q.mig_count, 1);
     assert_int_equal(quota_kind_get(q.migs, q.mig_count, "1g.10gb"), 7);
+    assert_int_equal(q.weight, 0); /* not given: the default */
+    {
+        struct quota_amounts w;
+        assert_int_equal(from_text("{\"gpus\":2,\"weight\":3}", &w, field, why), 0);
+        assert_int_equal(w.weight, 3);
+        json_t *back = quota_to_json(&w, true);
+        assert_json_text(back, "{\"gpus\":2,\"weight\":3}");
+        json_decref(back);
+    }
     json_t *back = quota_to_json(&q, true);
     assert_json_text(back, full);
     /* and once more through the text: a fixed point */
@@ -148,6 +157,9 @@ static void json_errors(void **state)
         {"{\"gpus\":null}", "gpus", "integer"},
         {"{\"gpus\":100000001}", "gpus", "100000000"},
         {"{\"pods\":true}", "pods", "integer"},
+        {"{\"weight\":0}", "weight", "between 1 and 1000"},
+        {"{\"weight\":1001}", "weight", "between 1 and 1000"},
+        {"{\"weight\":\"2\"}", "weight", "between 1 and 1000"},
         {"{\"gpu_milli\":-5}", "gpu_milli", "integer"},
         {"{\"cpu\":true}", "cpu", "cores"},
         {"{\"cpu\":\"-1\"}", "cpu", "CPU"},
