@@ -1177,6 +1177,8 @@ static enum try_result place_job(struct core_state *st, struct core_job *job, bo
     }
     st->next_pod_id += (uint64_t)replicas;
     job->active_pods = replicas;
+    if (job->id == st->resv_job)
+        resv_clear(st); /* its nodes go back to everyone, in this pass */
     snprintf(job->reason, sizeof job->reason, "starting");
     core_effect_add(fx, CORE_EFFECT_JOB_PUT)->job = job;
     sched_dequeue(st, job);
@@ -1304,21 +1306,26 @@ static void run_pass(struct core_state *st, struct core_job **jobs, size_t n, bo
     }
     for (size_t i = runs; i-- > 0;)
         heap_down(picks, heap, runs, i);
+    bool head_found = false;
     while (runs > 0) {
         struct run *top = &heap[0];
         const struct pick *p = &picks[top->pos];
         struct core_job *job = p->job;
-        /* in a full pass the first job that does not fit holds the
-         * reservation; in a pass over new jobs only one ahead of it may */
-        bool ahead = !st->resv_job || (!full && ahead_of_reserved(st, p, now_ms));
+        /* in a full pass the first job that does not fit is the head; in a
+         * pass over new jobs only one ranked above the head is ahead of it */
+        bool ahead = full ? !head_found : !st->resv_job || ahead_of_reserved(st, p, now_ms);
         enum try_result r =
             job->queued ? try_job(st, job, ahead || resv_disjoint(st, job), pass) : TRY_SKIPPED;
         if (r == TRY_PLACED) {
             top->metric = fs_metric(st, p->ns, now_ms);
-        } else if (r == TRY_CAPACITY && ahead && !st->cfg.backfill_off && st->resv_job != job->id) {
+        } else if (r == TRY_CAPACITY && ahead && !st->cfg.backfill_off) {
             uint64_t old = st->resv_job;
-            if (resv_make(st, job)) {
-                if (old)
+            /* the same head keeps its nodes, so that they drain */
+            if (old == job->id && st->resv_count) {
+                head_found = true;
+            } else if (resv_make(st, job)) {
+                head_found = true;
+                if (old && !full)
                     st->sched_full_pass = true; /* jobs kept off the old reservation get another try */
                 pass->failed_count = pass->failed_next = 0; /* reasons name the head job */
             }
@@ -1327,6 +1334,8 @@ static void run_pass(struct core_state *st, struct core_job **jobs, size_t n, bo
             heap[0] = heap[--runs];
         heap_down(picks, heap, runs, 0);
     }
+    if (full && !head_found)
+        resv_clear(st); /* nothing waits for capacity: nothing is held */
 out:
     free(picks);
     free(heap);
@@ -1355,7 +1364,6 @@ void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *f
             break;
         }
         if (full) {
-            resv_clear(st);
             for (int level = 0; level < 3; level++)
                 for (struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
                     jobs[n++] = job;
