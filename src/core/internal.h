@@ -42,8 +42,8 @@ void sched_place_prepare(struct core_state *st);
 void sched_place_rebuild(struct core_state *st);
 /* After what is free on the node changed. */
 void sched_place_sync(struct core_state *st, const struct core_node *node);
-/* One replica's shape; -1 when no node can ever hold it (a label, model or
- * MIG profile that no node has). */
+/* One replica's shape; -1 when no node matches the selector (a label no
+ * node carries), -2 when no node offers the GPU model or MIG profile. */
 int sched_pod_shape(struct core_state *st, const struct job_spec *spec, struct place_pod *pod);
 void sched_place_free(struct core_state *st);
 /* Adds the pod's interval to the usage ledger (restoring: out of order allowed). */

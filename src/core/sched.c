@@ -1032,14 +1032,19 @@ static enum try_result place_job(struct core_state *st, struct core_job *job, bo
         snprintf(job->reason, sizeof job->reason, "%s", quota_why);
         return TRY_QUOTA;
     }
-    if (!job_matches_some_node(st, job)) {
-        set_reason(job, "capacity: no node matches the selector", now_ms);
-        return TRY_NO_MATCH;
-    }
     const char *capacity_why = replicas > 1 ? "capacity: not enough free resources for all replicas (gang)"
                                             : "capacity: no node has the requested resources free";
     struct place_pod shape;
-    if (sched_pod_shape(st, &job->spec, &shape) < 0) {
+    /* a label no node carries fails here without a look at any node; the
+     * walk over the nodes for the reason is made only for jobs that do
+     * not fit, once per change of the nodes */
+    int shaped = sched_pod_shape(st, &job->spec, &shape);
+    bool shape_ok = shaped == 0;
+    if (shaped == -1 || ((!shape_ok || !place_any_fits(&st->place, &shape)) && !job_matches_some_node(st, job))) {
+        set_reason(job, "capacity: no node matches the selector", now_ms);
+        return TRY_NO_MATCH;
+    }
+    if (!shape_ok) {
         set_reason(job, capacity_why, now_ms);
         return TRY_CAPACITY; /* a model or profile no node offers as asked */
     }

@@ -266,13 +266,13 @@ int sched_pod_shape(struct core_state *st, const struct job_spec *spec, struct p
         pod->num_gpu = 0;
         pod->mig_profile = place_mig_profile_id(&st->place, res->mig_profile, false);
         if (pod->mig_profile < 0)
-            return -1;
+            return -2;
     }
     const char *model = json_string_value(json_object_get(selector, MODEL_LABEL));
     if (model && gpu_job) {
         int id = place_model_id(&st->place, model, false);
         if (id < 0)
-            return -1;
+            return -2;
         pod->model_mask = 1u << id;
     }
     const char *key;
