@@ -230,6 +230,8 @@ struct core_state {
     uint64_t resv_job;
     uint32_t *resv_nodes;
     size_t resv_count, resv_cap;
+    /* what submit-time feasibility needs from the nodes, per node generation (sched.c) */
+    struct sched_feas *feas;
 };
 
 enum core_cmd_kind {

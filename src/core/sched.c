@@ -151,6 +151,8 @@ void sched_free(struct core_state *st)
     st->backoff = NULL;
     free(st->fresh);
     free(st->node_order);
+    free(st->feas);
+    st->feas = NULL;
     sched_place_free(st);
     st->fresh = NULL;
     st->node_order = NULL;
@@ -273,12 +275,148 @@ static bool quota_never_fits(const struct core_state *st, const struct job_spec 
     return false;
 }
 
+/* Submit-time feasibility from a summary of the nodes, rebuilt once per
+ * change of the nodes, so a submission costs no walk over them: per GPU
+ * model name (of a GPU or of a gpuaas.io/gpu-model label; "" for any node)
+ * the largest number of plain GPUs on one node, how many replicas of w
+ * GPUs all those nodes hold, and the MIG profiles they offer. */
+#define FEAS_NAMES_MAX 64
+struct sched_feas_model {
+    char name[32];
+    int largest;
+    char largest_node[NAME_LABEL_MAX + 1];
+    int64_t total[CORE_NODE_GPUS_MAX + 1]; /* sum over nodes of plain / w * w */
+    char profiles[256];
+};
+struct sched_feas {
+    uint64_t gen;
+    bool usable; /* false: too many names; the walk is made as before */
+    char known_models[256], known_profiles[256];
+    size_t count;
+    struct sched_feas_model models[FEAS_NAMES_MAX + 1]; /* [0]: any node */
+};
+
+static bool feas_add_name(struct sched_feas *f, const char *name)
+{
+    for (size_t i = 1; i < f->count; i++)
+        if (strcmp(f->models[i].name, name) == 0)
+            return true;
+    if (f->count > FEAS_NAMES_MAX || strlen(name) >= sizeof f->models[0].name)
+        return false;
+    struct sched_feas_model *m = &f->models[f->count++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->largest = -1;
+    return true;
+}
+
+static const struct sched_feas *feas_get(const struct core_state *cst)
+{
+    struct core_state *st = (struct core_state *)cst; /* a cache of derived data */
+    if (st->feas && st->feas->gen == st->node_gen)
+        return st->feas->usable ? st->feas : NULL;
+    if (!st->feas && !(st->feas = malloc(sizeof *st->feas)))
+        return NULL;
+    struct sched_feas *f = st->feas;
+    memset(f, 0, sizeof *f);
+    f->gen = st->node_gen;
+    f->count = 1;
+    f->models[0].largest = -1;
+    bool ok = true;
+    for (size_t i = 0; i < st->node_order_count && ok; i++) {
+        const struct core_node *node = st->node_order[i];
+        for (uint32_t g = 0; g < node->gpu_count && ok; g++) {
+            list_add_unique(f->known_models, sizeof f->known_models, node->gpus[g].model);
+            ok = feas_add_name(f, node->gpus[g].model);
+            for (uint32_t m = 0; node->gpus[g].mig_mode && m < node->gpus[g].mig_count; m++)
+                list_add_unique(f->known_profiles, sizeof f->known_profiles, node->gpus[g].mig[m].profile);
+        }
+        const char *label = core_node_label(node, "gpuaas.io/gpu-model");
+        if (label && ok)
+            ok = feas_add_name(f, label);
+    }
+    if (!ok)
+        return NULL; /* usable stays false for this generation */
+    for (size_t i = 0; i < st->node_order_count; i++) {
+        const struct core_node *node = st->node_order[i];
+        int plain = node_plain_gpus(node);
+        for (size_t k = 0; k < f->count; k++) {
+            struct sched_feas_model *m = &f->models[k];
+            if (k && !node_has_model(node, m->name))
+                continue;
+            if (plain > m->largest) {
+                m->largest = plain;
+                snprintf(m->largest_node, sizeof m->largest_node, "%s", node->name);
+            }
+            for (int w = 1; w <= CORE_NODE_GPUS_MAX; w++)
+                m->total[w] += plain / w * w;
+            for (uint32_t g = 0; g < node->gpu_count; g++)
+                for (uint32_t s = 0; node->gpus[g].mig_mode && s < node->gpus[g].mig_count; s++)
+                    list_add_unique(m->profiles, sizeof m->profiles, node->gpus[g].mig[s].profile);
+        }
+    }
+    f->usable = true;
+    return f;
+}
+
+static bool list_has(const char *list, const char *item)
+{
+    size_t len = strlen(item);
+    for (const char *p = list; (p = strstr(p, item)); p += len)
+        if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+            return true;
+    return false;
+}
+
+/* sched_check_feasible from the summary; 1 when it cannot answer. */
+static int feasible_from_summary(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
+{
+    const struct sched_feas *f = feas_get(st);
+    if (!f)
+        return 1;
+    const char *model = json_string_value(json_object_get(job_selector(spec), "gpuaas.io/gpu-model"));
+    const struct sched_feas_model *m = &f->models[0];
+    if (model) {
+        size_t k = 1;
+        while (k < f->count && strcmp(f->models[k].name, model) != 0)
+            k++;
+        if (k == f->count)
+            return core_reply_error(reply, GPUAAS_EINVAL, "selector.gpuaas.io/gpu-model",
+                                    "unknown GPU model '%s': the cluster has %s", model,
+                                    *f->known_models ? f->known_models : "no GPUs");
+        m = &f->models[k];
+    }
+    const struct job_resources *res = &spec->resources;
+    if (res->mig_profile[0] && !list_has(m->profiles, res->mig_profile))
+        return core_reply_error(reply, GPUAAS_EINVAL, "resources.mig",
+                                "unknown MIG profile '%s'%s%s: the cluster offers %s", res->mig_profile,
+                                model ? " on " : "", model ? model : "",
+                                *f->known_profiles ? f->known_profiles : "no MIG slices");
+    if (res->gpus > 0 || res->gpu_milli > 0) {
+        int wanted = res->gpus > 0 ? res->gpus : 1;
+        if (m->largest >= wanted && res->gpus > 0 && (int64_t)spec->replicas * wanted > m->total[wanted])
+            return core_reply_error(reply, GPUAAS_EINVAL, "replicas",
+                                    "%d replicas of %d GPU(s) can never run at once: the cluster can hold at "
+                                    "most %lld such replicas",
+                                    spec->replicas, wanted, (long long)(m->total[wanted] / wanted));
+        if (m->largest < wanted)
+            return core_reply_error(reply, GPUAAS_EINVAL, res->gpus > 0 ? "resources.gpus" : "resources.gpu_milli",
+                                    "no node has %d %s%sGPU(s) to give one replica: the largest, '%s', has %d",
+                                    wanted, model ? model : "", model ? " " : "",
+                                    m->largest >= 0 ? m->largest_node : "-", m->largest < 0 ? 0 : m->largest);
+    }
+    return 0;
+}
+
 int sched_check_feasible(const struct core_state *st, const struct job_spec *spec, struct core_reply *reply)
 {
     if (quota_never_fits(st, spec, reply))
         return reply->err;
     if (st->node_order_count == 0)
         return 0; /* nothing to compare with; the job waits for nodes */
+    int summary = feasible_from_summary(st, spec, reply);
+    if (summary <= 0)
+        return summary;
     const json_t *selector = job_selector(spec);
     const json_t *model_json = json_object_get(selector, "gpuaas.io/gpu-model");
     const char *model = json_string_value(model_json);
