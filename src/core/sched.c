@@ -1449,6 +1449,10 @@ static void run_pass(struct core_state *st, struct core_job **jobs, size_t n, bo
     }
     for (size_t i = runs; i-- > 0;)
         heap_down(picks, heap, runs, i);
+    size_t namespaces = runs;
+    double least_use = runs ? heap[0].metric : 0;
+    for (size_t i = 0; i < runs; i++)
+        least_use = heap[i].metric < least_use ? heap[i].metric : least_use;
     bool head_found = false;
     while (runs > 0) {
         struct run *top = &heap[0];
@@ -1459,6 +1463,14 @@ static void run_pass(struct core_state *st, struct core_job **jobs, size_t n, bo
         bool ahead = full ? !head_found : !st->resv_job || ahead_of_reserved(st, p, now_ms);
         enum try_result r =
             job->queued ? try_job(st, job, ahead || resv_disjoint(st, job), pass) : TRY_SKIPPED;
+        if (r == TRY_CAPACITY && namespaces > 1 && p->ns && top->metric > least_use * 1.05 + 1e6 &&
+            strncmp(job->reason, "capacity:", 9) == 0) {
+            /* say why others went first: the namespace used more GPU time */
+            size_t used = strlen(job->reason);
+            snprintf(job->reason + used, sizeof job->reason - used,
+                     "; fair share: namespace %s has used more GPU time than others waiting, whose jobs go first",
+                     p->ns->path);
+        }
         if (r == TRY_PLACED) {
             top->metric = fs_metric(st, p->ns, now_ms);
         } else if (r == TRY_CAPACITY && ahead && !st->cfg.backfill_off) {

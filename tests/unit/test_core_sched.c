@@ -2609,6 +2609,45 @@ static void fair_share_sim(void **state)
     free(h);
 }
 
+/* Fair share in order and in words: when a GPU frees, the namespace that
+ * used less goes first, and the other's waiting job says why. */
+static void fair_share_order_and_reason(void **state)
+{
+    (void)state;
+    struct h *h = malloc(sizeof *h);
+    assert_non_null(h);
+    h_init(h);
+    gpu_nodes(h, 1);
+    ns_create(h, "org/a");
+    ns_create(h, "org/b");
+    struct core_cmd c;
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "a%d", i);
+        assert_int_equal(submit(h, job_in("org/a", name, 1, "normal")), 0);
+    }
+    h->now += 30 * 60000;
+    assert_int_equal(submit(h, job_in("org/a", "a-late", 1, "normal")), 0); /* first in line */
+    assert_string_equal(core_find_job(&h->st, "org/a", "a-late")->reason,
+                        "capacity: no node has the requested resources free");
+    /* b1 comes later but ranks first: it takes over the reservation */
+    h->now += 1000;
+    assert_int_equal(submit(h, job_in("org/b", "b1", 1, "normal")), 0);
+    assert_int_equal(h->st.resv_job, core_find_job(&h->st, "org/b", "b1")->id);
+    h->now += 1000;
+    const struct core_pod *pods[2];
+    assert_int_equal(pods_of(h, core_find_job(&h->st, "org/a", "a0")->id, 0, pods, 2), 1);
+    assert_int_equal(step(h, cmd_exited(&c, pods[0]->id, 0)), 0);
+    assert_int_equal(core_find_job(&h->st, "org/b", "b1")->active_pods, 1);
+    const struct core_job *late = core_find_job(&h->st, "org/a", "a-late");
+    assert_int_equal(late->active_pods, 0);
+    check(strstr(late->reason, "fair share: namespace org/a has used more GPU time") != NULL, "reason: %s",
+          late->reason);
+    check_invariants(&h->st, "fair_share_order_and_reason");
+    h_free(h);
+    free(h);
+}
+
 /* A waiting job rises one priority class per aging_ms: a low-priority job
  * runs before high-priority jobs that came after it once it waited two
  * aging periods, even while they keep coming. */
@@ -2736,6 +2775,7 @@ int main(void)
         T(placement_fgdpack_packs),
         T(backfill_disjoint_resources),
         cmocka_unit_test(aging_no_starvation),
+        cmocka_unit_test(fair_share_order_and_reason),
         cmocka_unit_test(fair_share_sim),
         T(regression_priority_same_batch),
         T(regression_running_after_fast_replica),
