@@ -37,9 +37,10 @@ void sched_shape_count(struct core_state *st, int32_t gpus, int32_t milli, int64
                        const char *model, int64_t delta);
 void sched_shape_job(struct core_state *st, const struct job_spec *spec, int sign);
 void sched_shape_pod(struct core_state *st, const struct core_pod *pod, int sign);
-/* Rebuilds the index when nodes changed and its workload when shapes did. */
-void sched_place_prepare(struct core_state *st);
-void sched_place_rebuild(struct core_state *st);
+/* Rebuilds the index when nodes changed and its workload when shapes did;
+ * -1 on out of memory (the index stays marked stale). */
+int sched_place_prepare(struct core_state *st);
+int sched_place_rebuild(struct core_state *st);
 /* After what is free on the node changed. */
 void sched_place_sync(struct core_state *st, const struct core_node *node);
 /* One replica's shape; -1 when no node matches the selector (a label no

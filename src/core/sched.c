@@ -1502,7 +1502,10 @@ void core_schedule(struct core_state *st, int64_t now_ms, struct core_effects *f
     fx->out_of_memory = false;
     if (st->place_dirty)
         st->sched_full_pass = true;
-    sched_place_prepare(st);
+    if (sched_place_prepare(st) < 0) {
+        fx->out_of_memory = true; /* fatal for the engine, like any lost effect */
+        return;
+    }
     if (!st->fs_ready)
         fs_rebuild(st, now_ms);
     struct pass *pass = malloc(sizeof *pass);

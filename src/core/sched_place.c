@@ -215,7 +215,7 @@ static void node_to_place(struct place_cluster *cl, const struct core_node *node
     fill_free(node, pn);
 }
 
-void sched_place_rebuild(struct core_state *st)
+int sched_place_rebuild(struct core_state *st)
 {
     place_cluster_free(&st->place);
     place_cluster_init(&st->place);
@@ -225,20 +225,24 @@ void sched_place_rebuild(struct core_state *st)
         struct place_node pn;
         node_to_place(&st->place, node, &pn);
         int index = place_node_add(&st->place, &pn);
-        node->place_index = index < 0 ? PLACE_NONE : (uint32_t)index;
+        if (index != (int)i)
+            return -1; /* out of memory: node i must be index i; tried again next pass */
+        node->place_index = (uint32_t)index;
     }
     st->shape_built_sig = ~st->shape_sig; /* model ids are new */
     st->place_dirty = false;
     /* node indexes changed: a reservation is made again by the next pass */
     st->resv_job = 0;
     st->resv_count = 0;
+    return 0;
 }
 
-void sched_place_prepare(struct core_state *st)
+int sched_place_prepare(struct core_state *st)
 {
-    if (st->place_dirty)
-        sched_place_rebuild(st);
+    if (st->place_dirty && sched_place_rebuild(st) < 0)
+        return -1;
     workload_refresh(st);
+    return 0;
 }
 
 void sched_place_sync(struct core_state *st, const struct core_node *node)
