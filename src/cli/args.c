@@ -297,7 +297,7 @@ static int apply_opt(const struct opt_def *opt, const char *shown, const char *v
 
 bool cli_is_quota_flag(const char *name, size_t len)
 {
-    static const char *const plain[] = {"gpus", "gpu-milli", "cpu", "memory", "pods"};
+    static const char *const plain[] = {"gpus", "gpu-milli", "cpu", "memory", "pods", "weight"};
     static const char *const prefixed[] = {"gpus-", "mig-"};
 
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)

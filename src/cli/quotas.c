@@ -38,7 +38,7 @@ int cli_quota_body(const struct cli_quota_flag *flags, int count, json_t **ret, 
     if (count <= 0) {
         json_decref(body);
         snprintf(err, err_size, "give at least one limit (--gpus, --gpus-MODEL, --mig-PROFILE, --gpu-milli, "
-                                "--cpu, --memory, --pods); to remove a quota: gpuaas delete quota NAMESPACE");
+                                "--cpu, --memory, --pods, --weight); to remove a quota: gpuaas delete quota NAMESPACE");
         return GPUAAS_EINVAL;
     }
     for (int i = 0; i < count; i++) {
@@ -55,6 +55,8 @@ int cli_quota_body(const struct cli_quota_flag *flags, int count, json_t **ret, 
             snprintf(key, sizeof key, "gpu_milli");
         } else if (len == 4 && strncmp(n, "pods", 4) == 0) {
             snprintf(key, sizeof key, "pods");
+        } else if (len == 6 && strncmp(n, "weight", 6) == 0) {
+            snprintf(key, sizeof key, "weight"); /* fair-share weight, not a limit */
         } else if (len == 3 && strncmp(n, "cpu", 3) == 0) {
             snprintf(key, sizeof key, "cpu");
             is_count = false;

@@ -31,6 +31,22 @@ int sched_apply_tick(struct core_state *st, int64_t now_ms, struct core_effects 
 /* Rebuilds queue, counters and allocations after a restore. */
 void sched_restore_finish(struct core_state *st);
 void sched_free(struct core_state *st);
+
+/* sched_place.c: the nodes in the placement index, pod shapes, the workload */
+void sched_shape_count(struct core_state *st, int32_t gpus, int32_t milli, int64_t cpu, int64_t mem,
+                       const char *model, int64_t delta);
+void sched_shape_job(struct core_state *st, const struct job_spec *spec, int sign);
+void sched_shape_pod(struct core_state *st, const struct core_pod *pod, int sign);
+/* Rebuilds the index when nodes changed and its workload when shapes did;
+ * -1 on out of memory (the index stays marked stale). */
+int sched_place_prepare(struct core_state *st);
+int sched_place_rebuild(struct core_state *st);
+/* After what is free on the node changed. */
+void sched_place_sync(struct core_state *st, const struct core_node *node);
+/* One replica's shape; -1 when no node matches the selector (a label no
+ * node carries), -2 when no node offers the GPU model or MIG profile. */
+int sched_pod_shape(struct core_state *st, const struct job_spec *spec, struct place_pod *pod);
+void sched_place_free(struct core_state *st);
 /* Adds the pod's interval to the usage ledger (restoring: out of order allowed). */
 int sched_ledger_record(struct core_state *st, const struct core_pod *pod, bool restoring);
 

@@ -100,6 +100,14 @@ int core_state_init(struct core_state *st)
     hmap_init(&st->jobs_by_id);
     hmap_init(&st->pods);
     ledger_init(&st->ledger);
+    hmap_init(&st->shapes);
+    place_cluster_init(&st->place);
+    st->place_dirty = true;
+    st->node_gen = 1;
+    st->cfg.place_policy = PLACE_POLICY_DEFAULT;
+    st->cfg.candidate_limit = 64;
+    st->cfg.aging_ms = 3600000;
+    st->cfg.fair_share_half_life_ms = 3600000;
     st->next_job_id = 1;
     st->next_pod_id = 1;
     st->cfg.restart_backoff_ms = 10000;

@@ -14,6 +14,7 @@
 
 #include "core/ledger.h"
 #include "core/names.h"
+#include "core/place.h"
 #include "core/quota.h"
 #include "core/rbac.h"
 #include "core/spec.h"
@@ -42,6 +43,11 @@ struct core_namespace {
     bool has_quota;
     struct quota_amounts quota;   /* limits for this subtree (when has_quota) */
     struct quota_amounts used;    /* what the subtree's active pods hold (derived) */
+    /* fair share (derived; rebuilt from the pods after a restart): GPU use
+     * of the jobs of exactly this namespace, in milli-GPU x ms, decayed */
+    double fs_usage;
+    int64_t fs_rate; /* milli-GPU its active pods hold now */
+    int64_t fs_at;   /* time fs_usage was brought to */
 };
 
 struct core_job {
@@ -63,6 +69,8 @@ struct core_job {
     int64_t not_before_ms;    /* back-off: not placed before this time */
     bool failing;             /* current attempt failed; waiting for its pods to end */
     bool queued;              /* in the scheduling queue */
+    uint64_t match_gen;       /* node generation match_any was computed for */
+    bool match_any;           /* some node matches the selector */
     struct core_job *queue_prev, *queue_next;
 };
 
@@ -111,6 +119,7 @@ struct core_node {
     struct core_node_alloc alloc;
     int32_t pods_active;
     int64_t util_sampled_ms; /* when its GPUs were last sampled (runtime only) */
+    uint32_t place_index; /* its node in st->place (derived) */
 };
 
 /* One device given to a pod: a whole GPU, a MIG slice or a share of a GPU. */
@@ -176,6 +185,12 @@ struct core_config {
     int64_t restart_backoff_ms;     /* first back-off; doubles per restart */
     int64_t restart_backoff_max_ms;
     int32_t stop_grace_ms;          /* SIGTERM -> SIGKILL */
+    /* scheduling (see docs/scheduler.md) */
+    enum place_policy place_policy; /* node choice; fgdpack by default */
+    uint32_t candidate_limit;       /* nodes scored per decision (0: all that fit) */
+    int64_t aging_ms;               /* waiting this long raises a job one priority class; 0: never */
+    int64_t fair_share_half_life_ms; /* past GPU use counts half after this long */
+    bool backfill_off;              /* no reservation for the first job that does not fit */
 };
 
 struct core_state {
@@ -204,6 +219,19 @@ struct core_state {
     size_t node_order_count;
     /* every pod attempt's allocated interval, sorted by start (metering) */
     struct ledger ledger;
+    /* placement: the nodes mirrored into the placement index (sched_place.c) */
+    struct place_cluster place;
+    bool place_dirty;          /* nodes changed: rebuild before the next decision */
+    uint64_t node_gen;         /* bumped on every node change */
+    struct hmap shapes;        /* pod shape key -> struct sched_shape: queued jobs and active pods */
+    uint64_t shape_sig, shape_built_sig; /* workload of the index is stale when they differ */
+    bool fs_ready;             /* fair-share use rebuilt from the pods */
+    /* backfill: the first job in the queue that does not fit and the nodes held for it */
+    uint64_t resv_job;
+    uint32_t *resv_nodes;
+    size_t resv_count, resv_cap;
+    /* what submit-time feasibility needs from the nodes, per node generation (sched.c) */
+    struct sched_feas *feas;
 };
 
 enum core_cmd_kind {

@@ -230,11 +230,14 @@ static void node_derive(struct place_node *n)
     n->has_mig = false;
     n->full_free = 0;
     n->part_free_max = 0;
+    n->plain_milli = n->free_milli = 0;
     for (uint32_t g = 0; g < n->gpu_count; g++) {
         if (n->gpu_mig[g]) {
             n->has_mig = true;
             continue;
         }
+        n->plain_milli += PLACE_MILLI;
+        n->free_milli += n->gpu_free[g];
         n->models |= 1u << n->gpu_model[g];
         if (n->gpu_free[g] == PLACE_MILLI)
             n->full_free++;
@@ -363,21 +366,16 @@ int place_node_add(struct place_cluster *cl, const struct place_node *src)
 void place_node_changed(struct place_cluster *cl, uint32_t i)
 {
     struct place_node *n = &cl->nodes[i];
+    /* totals move by this node's difference: no walk over the cluster */
+    cl->gpu_milli_total -= n->plain_milli;
+    cl->gpu_milli_free -= n->free_milli;
     index_remove(cl, i);
     node_derive(n);
     n->sig = layout_sig(n);
     n->frag_gen = 0;
     index_insert(cl, i);
-    int64_t total = 0, free_milli = 0;
-    for (uint32_t k = 0; k < cl->count; k++) {
-        const struct place_node *m = &cl->nodes[k];
-        for (uint32_t g = 0; g < m->gpu_count; g++)
-            if (!m->gpu_mig[g])
-                total += PLACE_MILLI;
-        free_milli += node_gpu_free_total(m);
-    }
-    cl->gpu_milli_total = total;
-    cl->gpu_milli_free = free_milli;
+    cl->gpu_milli_total += n->plain_milli;
+    cl->gpu_milli_free += n->free_milli;
 }
 
 /* ---- workload ---------------------------------------------------------------------- */
@@ -635,7 +633,7 @@ static bool mig_slice_free(const struct place_node *n, const struct place_pod *p
 bool place_fits(const struct place_cluster *cl, uint32_t i, const struct place_pod *pod)
 {
     const struct place_node *n = &cl->nodes[i];
-    if (n->cordoned || n->cpu_free < pod->cpu_milli || n->mem_free < pod->mem)
+    if (n->cordoned || (n->reserved && !pod->use_reserved) || n->cpu_free < pod->cpu_milli || n->mem_free < pod->mem)
         return false;
     if (pod->selector_count && !node_has_labels(n, pod))
         return false;
@@ -714,6 +712,11 @@ static uint32_t candidates(struct place_cluster *cl, const struct place_pod *pod
                 TAKE(i);
 #undef TAKE
     return found;
+}
+
+bool place_any_fits(struct place_cluster *cl, const struct place_pod *pod)
+{
+    return cl->count && candidates(cl, pod, 1) > 0;
 }
 
 /* ---- choosing devices on one node ---------------------------------------------------- */

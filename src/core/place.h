@@ -28,8 +28,8 @@
 #define PLACE_MIG_MAX 7           /* MIG slices on one GPU */
 #define PLACE_MODELS_MAX 32       /* distinct GPU models in a cluster */
 #define PLACE_MIG_PROFILES_MAX 32 /* distinct MIG profiles */
-#define PLACE_LABELS_MAX 32       /* labels on one node */
-#define PLACE_SELECTOR_MAX 16     /* labels one pod may require */
+#define PLACE_LABELS_MAX 48       /* labels on one node */
+#define PLACE_SELECTOR_MAX 48     /* labels one pod may require */
 #define PLACE_LABEL_IDS_MAX 65535 /* distinct key=value pairs in a cluster */
 #define PLACE_NAME_MAX 63
 #define PLACE_NODES_MAX 1000000
@@ -53,11 +53,14 @@ struct place_node {
     uint16_t labels[PLACE_LABELS_MAX];                  /* label ids (place_label_id) */
     uint8_t label_count;
     bool cordoned; /* takes nothing new */
+    bool reserved; /* takes only pods with use_reserved (a waiting job's reservation) */
     /* derived; maintained by the module */
     uint32_t models;       /* bit per model of the plain GPUs */
     bool mixed;            /* plain GPUs of more than one model */
     bool has_mig;
     uint8_t full_free;     /* plain GPUs entirely free */
+    int32_t plain_milli;   /* capacity and free milli of the plain GPUs */
+    int32_t free_milli;
     int16_t part_free_max; /* largest free milli of a partly used plain GPU, 0: none */
     uint64_t sig;          /* hash of the node's fixed GPU layout (models, MIG mode) */
     int64_t frag;          /* expected fragmentation for the workload (valid when frag_gen matches) */
@@ -75,6 +78,7 @@ struct place_pod {
     uint32_t model_mask;   /* bit per allowed model; 0: any */
     uint16_t selector[PLACE_SELECTOR_MAX]; /* label ids the node must carry */
     uint8_t selector_count;
+    bool use_reserved;     /* may go on reserved nodes */
 };
 
 /* Where a pod goes: the node and its devices. */
@@ -156,6 +160,9 @@ int place_set_workload(struct place_cluster *cl, const struct place_pod *shapes,
 
 /* Whether the pod could go on this node now. */
 bool place_fits(const struct place_cluster *cl, uint32_t index, const struct place_pod *pod);
+
+/* Whether the pod fits on some node now (walks the index; stops at the first). */
+bool place_any_fits(struct place_cluster *cl, const struct place_pod *pod);
 
 /* Chooses a node and devices under the policy. true when the pod fits
  * somewhere now; nothing changes until place_commit. */

@@ -211,7 +211,11 @@ int quota_from_json(const json_t *json, struct quota_amounts *ret_limit, char *f
             target = &limit.gpu_milli;
         else if (strcmp(key, "pods") == 0)
             target = &limit.pods;
-        if (target) {
+        if (strcmp(key, "weight") == 0) {
+            if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > 1000)
+                return bad(field, field_size, key, why, why_size, "expected a fair-share weight between 1 and 1000");
+            limit.weight = json_integer_value(value);
+        } else if (target) {
             if (!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) > 100000000)
                 return bad(field, field_size, key, why, why_size, "expected an integer between 0 and 100000000");
             *target = json_integer_value(value);
@@ -286,5 +290,7 @@ json_t *quota_to_json(const struct quota_amounts *a, bool is_limit)
     }
     if (!is_limit || a->pods != QUOTA_UNLIMITED)
         json_object_set_new(obj, "pods", json_integer(a->pods));
+    if (is_limit && a->weight > 0)
+        json_object_set_new(obj, "weight", json_integer(a->weight));
     return obj;
 }

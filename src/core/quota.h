@@ -30,6 +30,7 @@ struct quota_amounts {
     struct quota_kind models[QUOTA_KINDS_MAX]; /* whole GPUs per model */
     uint32_t mig_count;
     struct quota_kind migs[QUOTA_KINDS_MAX];   /* MIG slices per profile */
+    int64_t weight;      /* limits only: fair-share weight of the namespace, 0: default (1) */
 };
 
 void quota_amounts_zero(struct quota_amounts *a);
@@ -46,7 +47,7 @@ bool quota_exceeded(const struct quota_amounts *limit, const struct quota_amount
 
 /* A limit from the API's JSON ({"gpus":8,"gpus_per_model":{"A100":4},
  * "mig":{"1g.10gb":7},"gpu_milli":4000,"cpu":"64","memory":"512Gi",
- * "pods":100}); unknown fields and wrong types are refused naming the field. */
+ * "pods":100,"weight":2}); unknown fields and wrong types are refused naming the field. */
 int quota_from_json(const json_t *json, struct quota_amounts *ret_limit, char *field, size_t field_size, char *why,
                     size_t why_size);
 /* As JSON; limits skip unlimited fields. */

@@ -27,6 +27,12 @@ const char config_default_yaml[] =
     "    A100: {on-demand: 4.096, spot: 1.639}\n"
     "    H100: {on-demand: 12.29, spot: 4.92}\n"
     "stop_grace: 10s        # SIGTERM, then SIGKILL after this\n"
+    "scheduler:\n"
+    "  policy: fgdpack          # node choice: fgdpack, fgd, bestfit or firstfit\n"
+    "  candidates: 64           # nodes scored per decision (0: every node that fits)\n"
+    "  aging: 1h                # a waiting job rises one priority class per this long (0: never)\n"
+    "  fair_share_half_life: 1h # past GPU use of a namespace counts half after this long (0: FIFO)\n"
+    "  backfill: true           # hold nodes for the first job that does not fit\n"
     "metering:\n"
     "  time_zone: UTC          # calendar months of usage and reports (IANA name)\n"
     "  sample_interval: 15s    # GPU utilisation sampling period\n"
@@ -225,6 +231,52 @@ static int parse_prices(const json_t *prices, struct meter_prices *out, char *er
 #define UTIL_SAMPLE_MIN_MS 1000
 #define UTIL_SAMPLE_MAX_MS 600000
 
+/* scheduler: {policy: fgdpack, candidates: 64, aging: 1h, fair_share_half_life: 1h, backfill: true} */
+/* A duration like 1h, or 0 (YAML gives 0 as a number); at most max_ms. */
+static int duration_or_zero(const json_t *v, int64_t max_ms, int64_t *ret_ms)
+{
+    if (json_is_integer(v) && json_integer_value(v) == 0) {
+        *ret_ms = 0;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return -1;
+    if (strcmp(json_string_value(v), "0") == 0) {
+        *ret_ms = 0;
+        return 0;
+    }
+    return quantity_parse_duration_ms(json_string_value(v), ret_ms) < 0 || *ret_ms > max_ms ? -1 : 0;
+}
+
+static int parse_scheduler(const json_t *sched, struct server_config *cfg, char *err, size_t err_size)
+{
+    const char *policy = "fgdpack";
+    json_t *aging = NULL, *half_life = NULL;
+    json_int_t candidates = 64;
+    int backfill = 1;
+    json_error_t jerr;
+    if (sched && json_unpack_ex((json_t *)sched, &jerr, JSON_STRICT, "{s?s,s?I,s?o,s?o,s?b}", "policy", &policy,
+                                "candidates", &candidates, "aging", &aging, "fair_share_half_life", &half_life,
+                                "backfill", &backfill) < 0)
+        return fail(err, err_size, "scheduler",
+                    "expected {policy: fgdpack|fgd|bestfit|firstfit, candidates: 64, aging: 1h, "
+                    "fair_share_half_life: 1h, backfill: true|false}");
+    enum place_policy p;
+    if (place_policy_from_name(policy, &p) < 0)
+        return fail(err, err_size, "scheduler.policy", "one of fgdpack, fgd, bestfit, firstfit");
+    if (candidates < 0 || candidates > 100000)
+        return fail(err, err_size, "scheduler.candidates", "an integer from 0 to 100000");
+    cfg->sched_aging_ms = cfg->sched_half_life_ms = 3600000;
+    if (aging && duration_or_zero(aging, 30LL * 86400000, &cfg->sched_aging_ms) < 0)
+        return fail(err, err_size, "scheduler.aging", "a duration like 1h (at most 30d), or 0");
+    if (half_life && duration_or_zero(half_life, 365LL * 86400000, &cfg->sched_half_life_ms) < 0)
+        return fail(err, err_size, "scheduler.fair_share_half_life", "a duration like 1h (at most 365d), or 0");
+    cfg->sched_policy = (int)p;
+    cfg->sched_candidates = (uint32_t)candidates;
+    cfg->sched_backfill = backfill != 0;
+    return 0;
+}
+
 /* metering: {time_zone: Europe/Berlin, sample_interval: 15s, utilisation_factor: false} */
 static int parse_metering(const json_t *metering, struct server_config *cfg, char *err, size_t err_size)
 {
@@ -268,7 +320,7 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
     json_t *doc = NULL, *nodes = NULL, *out_nodes = NULL;
     const char *listen = "127.0.0.1:8080", *data = "./var", *backoff = "10s", *grace = "10s";
     const char *nvml_library = "", *fake_library = "", *fake_nvml = "";
-    json_t *sso = NULL, *prices = NULL, *metering = NULL, *report = NULL, *metrics = NULL;
+    json_t *sso = NULL, *prices = NULL, *metering = NULL, *report = NULL, *metrics = NULL, *scheduler = NULL;
     json_error_t jerr;
     int r;
     memset(cfg, 0, sizeof *cfg);
@@ -276,10 +328,11 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         snprintf(err, err_size, "line %d, column %d: %s", yerr.line, yerr.column, yerr.message);
         return r;
     }
-    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o,s?o,s?o}", "listen", &listen,
+    if (json_unpack_ex(doc, &jerr, JSON_STRICT, "{s?s,s?s,s?s,s?s,s?s,s?s,s?s,s?o,s?o,s?o,s?o,s?o,s?o,s?o}", "listen", &listen,
                        "data", &data, "restart_backoff", &backoff, "stop_grace", &grace, "nvml_library",
                        &nvml_library, "fake_nvml_library", &fake_library, "fake_nvml", &fake_nvml, "nodes", &nodes,
-                       "sso", &sso, "prices", &prices, "metering", &metering, "report", &report, "metrics", &metrics) < 0) {
+                       "sso", &sso, "prices", &prices, "metering", &metering, "report", &report, "metrics", &metrics,
+                       "scheduler", &scheduler) < 0) {
         r = fail(err, err_size, "config", jerr.text);
         goto out;
     }
@@ -319,6 +372,8 @@ int config_parse(const char *text, size_t len, struct server_config *cfg, char *
         cfg->sso = json_incref(sso);
     }
     if (prices && (r = parse_prices(prices, &cfg->prices, err, err_size)) < 0)
+        goto out;
+    if ((r = parse_scheduler(scheduler, cfg, err, err_size)) < 0)
         goto out;
     if ((r = parse_metering(metering, cfg, err, err_size)) < 0)
         goto out;

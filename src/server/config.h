@@ -9,6 +9,7 @@
 #include "core/meter.h"
 #include "core/report.h"
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define CONFIG_NODES_MAX 1000
@@ -29,6 +30,12 @@ struct server_config {
     int64_t stop_grace_ms;      /* SIGTERM to SIGKILL when a pod is stopped */
     char report_title[REPORT_TITLE_MAX + 1]; /* report: {title}: heading of the monthly report ("" none) */
     bool metrics_snake_case;    /* metrics: {label_style: snake_case} (default dcgm) */
+    /* scheduler: (docs/scheduler.md) */
+    int sched_policy;              /* enum place_policy */
+    uint32_t sched_candidates;     /* nodes scored per decision, 0: all that fit */
+    int64_t sched_aging_ms;        /* one priority class per this long waited, 0: no aging */
+    int64_t sched_half_life_ms;    /* fair-share half-life, 0: no fair share */
+    bool sched_backfill;
 };
 
 extern const char config_default_yaml[];

@@ -408,6 +408,11 @@ int server_main(int argc, char **argv)
     closer.months = &months; /* built above, before any thread */
     st.cfg.restart_backoff_ms = cfg.restart_backoff_ms;
     st.cfg.stop_grace_ms = (int32_t)cfg.stop_grace_ms;
+    st.cfg.place_policy = (enum place_policy)cfg.sched_policy;
+    st.cfg.candidate_limit = cfg.sched_candidates;
+    st.cfg.aging_ms = cfg.sched_aging_ms;
+    st.cfg.fair_share_half_life_ms = cfg.sched_half_life_ms;
+    st.cfg.backfill_off = !cfg.sched_backfill;
     char pods_dir[PATH_MAX];
     snprintf(pods_dir, sizeof pods_dir, "%s/pods", cfg.data_dir);
     if ((r = runner.exec->init(pods_dir, pod_runner_on_exit, &runner, &runner.exec_ctx, err, sizeof err)) < 0 ||

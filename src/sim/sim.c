@@ -1,5 +1,6 @@
 /* `gpuaas sim`: loading openb-style traces and the inflation replay. */
 #include "sim/sim.h"
+#include "sim/replay.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -289,6 +290,9 @@ static const char usage_text[] =
     "  gpuaas sim --nodes openb_node_list_gpu_node.csv --pods openb_pod_list_default.csv \\\n"
     "             --inflate 1.3 --seeds 10 --policy fgdpack,fgd,bestfit\n"
     "\n"
+    "Time-based replay through the live scheduler: gpuaas sim --timeline ... or\n"
+    "gpuaas sim --philly ... (see gpuaas sim --timeline --help).\n"
+    "\n"
     "Exit codes: 0 ok, 2 bad usage or a malformed input file (the line is named).\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -329,6 +333,10 @@ static double round4(double x) { return round(x * 10000.0) / 10000.0; }
 
 int sim_main(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--timeline") == 0 || strcmp(argv[i], "--philly") == 0 ||
+            strncmp(argv[i], "--philly=", 9) == 0)
+            return sim_replay_main(argc, argv);
     static const struct option opts[] = {
         {"nodes", required_argument, NULL, 'N'},   {"pods", required_argument, NULL, 'P'},
         {"inflate", required_argument, NULL, 'i'}, {"seeds", required_argument, NULL, 's'},

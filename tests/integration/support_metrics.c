@@ -181,6 +181,10 @@ char *sm_job(const char *name, const char *ns, int gpus, const char *mig, bool s
         json_object_set_new(j, "resources", json_pack("{s:s}", "mig", mig));
     if (selector_none)
         json_object_set_new(j, "selector", json_pack("{s:s}", "gx-metrics-pool", "none"));
+    else if (gpus > 0 || mig)
+        /* on the local host's A10Gs, which have readings: the scheduler's
+         * packing is otherwise free to pick a simulated node */
+        json_object_set_new(j, "selector", json_pack("{s:s}", "gpuaas.io/gpu-model", "A10G"));
     if (restart_limit > 0)
         json_object_set_new(j, "restart", json_pack("{s:s,s:i}", "policy", "OnFailure", "limit", restart_limit));
     char *text = json_dumps(j, JSON_COMPACT);

@@ -612,6 +612,12 @@ static void test_quota_body(void **state)
     assert_json(body, "{\"pods\":0}");
     json_decref(body);
 
+    /* the fair-share weight travels with the limits */
+    struct cli_quota_flag weight[] = {qf("gpus", "16"), qf("weight", "3")};
+    assert_int_equal(cli_quota_body(weight, 2, &body, err, sizeof err), 0);
+    assert_json(body, "{\"gpus\":16,\"weight\":3}");
+    json_decref(body);
+
     body = NULL;
     assert_int_equal(cli_quota_body(NULL, 0, &body, err, sizeof err), GPUAAS_EINVAL);
     assert_null(body);

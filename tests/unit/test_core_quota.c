@@ -78,6 +78,15 @@ static void json_round_trip(void **state)
     assert_int_equal(quota_kind_get(q.models, q.model_count, "T4"), QUOTA_UNLIMITED);
     assert_int_equal(q.mig_count, 1);
     assert_int_equal(quota_kind_get(q.migs, q.mig_count, "1g.10gb"), 7);
+    assert_int_equal(q.weight, 0); /* not given: the default */
+    {
+        struct quota_amounts w;
+        assert_int_equal(from_text("{\"gpus\":2,\"weight\":3}", &w, field, why), 0);
+        assert_int_equal(w.weight, 3);
+        json_t *back = quota_to_json(&w, true);
+        assert_json_text(back, "{\"gpus\":2,\"weight\":3}");
+        json_decref(back);
+    }
     json_t *back = quota_to_json(&q, true);
     assert_json_text(back, full);
     /* and once more through the text: a fixed point */
@@ -148,6 +157,9 @@ static void json_errors(void **state)
         {"{\"gpus\":null}", "gpus", "integer"},
         {"{\"gpus\":100000001}", "gpus", "100000000"},
         {"{\"pods\":true}", "pods", "integer"},
+        {"{\"weight\":0}", "weight", "between 1 and 1000"},
+        {"{\"weight\":1001}", "weight", "between 1 and 1000"},
+        {"{\"weight\":\"2\"}", "weight", "between 1 and 1000"},
         {"{\"gpu_milli\":-5}", "gpu_milli", "integer"},
         {"{\"cpu\":true}", "cpu", "cores"},
         {"{\"cpu\":\"-1\"}", "cpu", "CPU"},
@@ -729,18 +741,19 @@ static void parent_caps_children(void **state)
     assert_int_equal(json_array_size(json_object_get(list, "items")), 1);
     json_decref(list);
 
-    /* a1 ends: a3 (queued first) takes the parent's free GPU, b2 still waits */
+    /* a1 ends: b2 takes the parent's free GPU before a3, queued first:
+     * fair share, namespace b has used less GPU time than a */
     run_job(h, NS_A, "a1");
     h->now += 1000;
     finish_job(h, NS_A, "a1");
     assert_int_equal(must_job(h, NS_A, "a1")->state, JOB_SUCCEEDED);
-    assert_true(has_active_pod(h, NS_A, "a3"));
-    expect_waiting(h, NS_B, "b2", "quota team/proj: gpus 3/3 in use, needs 1");
+    assert_true(has_active_pod(h, NS_B, "b2"));
+    expect_waiting(h, NS_A, "a3", "quota team/proj: gpus 3/3 in use, needs 1");
     check_use(h, "after a1");
-    /* b1 ends: b2 runs */
+    /* b1 ends: a3 runs */
     h->now += 1000;
     finish_job(h, NS_B, "b1");
-    assert_true(has_active_pod(h, NS_B, "b2"));
+    assert_true(has_active_pod(h, NS_A, "a3"));
     assert_int_equal(used_gpus(h, PARENT), 3);
     check_use(h, "after b1");
 }

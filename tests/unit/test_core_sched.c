@@ -24,7 +24,10 @@
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "core/model.h"
+#include "core/names.h"
 #include "core/spec.h"
 #include "gpuaas/error.h"
 
@@ -699,8 +702,9 @@ static bool replica_fits(const struct core_node *node, struct core_node_alloc *a
 }
 
 /* Whether every replica of the job fits in what is free now (first fit in
- * node order, like the scheduler). */
-static bool job_fits_now(const struct core_state *st, const struct core_job *job)
+ * node order, like the scheduler); skip_reserved: not on the nodes held for
+ * the job at the head of the queue. */
+static bool job_fits_now(const struct core_state *st, const struct core_job *job, bool skip_reserved)
 {
     size_t nn = st->node_order_count;
     struct core_node_alloc *a = calloc(nn ? nn : 1, sizeof *a);
@@ -724,7 +728,8 @@ static bool job_fits_now(const struct core_state *st, const struct core_job *job
                 const char *have = core_node_label(node, key);
                 match &= have && strcmp(have, json_string_value(value)) == 0;
             }
-            ok = match && replica_fits(node, &a[i], &pods[i], &job->spec.resources);
+            bool reserved = skip_reserved && st->place.nodes[node->place_index].reserved;
+            ok = match && !reserved && replica_fits(node, &a[i], &pods[i], &job->spec.resources);
         }
         all = ok;
     }
@@ -735,13 +740,25 @@ static bool job_fits_now(const struct core_state *st, const struct core_job *job
 
 /* After a scheduling pass nothing that could run waits: every queued job
  * whose back-off (if any) ended by the last tick does not fit in what is
- * free. */
+ * free, or (backfill) fits only on the nodes held for the job at the head
+ * of the queue, which is queued and does not fit itself. */
 static void check_no_idle_fit(const struct core_state *st, int64_t ticked_at, const char *where)
 {
     for (int level = 0; level < 3; level++)
-        for (const struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
-            check(job->not_before_ms > ticked_at || !job_fits_now(st, job),
+        for (const struct core_job *job = st->queue_head[level]; job; job = job->queue_next) {
+            if (job->not_before_ms > ticked_at || strncmp(job->reason, "quota ", 6) == 0 ||
+                !job_fits_now(st, job, false))
+                continue; /* (check_quotas checks the quotas) */
+            check(strncmp(job->reason, "backfill:", 9) == 0,
                   "%s: job %s waits (%s) although it fits in what is free", where, job->spec.name, job->reason);
+            const struct core_job *head = core_find_job_by_id(st, st->resv_job);
+            check(head && head->queued && head != job, "%s: job %s waits for a reservation of no queued job",
+                  where, job->spec.name);
+            check(head->not_before_ms > ticked_at || !job_fits_now(st, head, false),
+                  "%s: job %s holds a reservation although it fits", where, head->spec.name);
+            check(!job_fits_now(st, job, true), "%s: job %s waits (%s) although it fits off the reserved nodes",
+                  where, job->spec.name, job->reason);
+        }
 }
 
 /* ---- fixture -------------------------------------------------------------------- */
@@ -770,7 +787,7 @@ static int teardown(void **state)
 static void placement_whole_gpus(void **state)
 {
     struct h *h = *state;
-    assert_int_equal(submit(h, job_gpus("two", 2)), 0);
+    assert_int_equal(submit(h, with(job_gpus("two", 2), "selector", spot())), 0);
     const struct core_pod *pod = pod_r(h, "two", 0);
     assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 1);
     assert_int_equal(fx_count(h, CORE_EFFECT_POD_START), 1);
@@ -800,13 +817,9 @@ static void placement_whole_gpus(void **state)
     assert_int_equal(whole_held(must_node(h, "b")), 0);
     assert_int_equal(slices_held(must_node(h, "b")), 0);
 
-    assert_int_equal(submit(h, job_gpus("two-more", 2)), 0);
-    pod = pod_r(h, "two-more", 0);
-    assert_placed_now(h, pod);
-    assert_string_equal(pod->node, "a"); /* first fit: a still has 2 */
-    assert_devices_on_node(h, pod);
-    assert_int_equal(whole_held(must_node(h, "a")), 4);
-
+    /* "three" heads the queue: a, the node it will get, is held for it;
+     * a later job is backfilled onto b, and none goes on a */
+    assert_int_equal(h->st.resv_job, must_job(h, "three")->id);
     assert_int_equal(submit(h, job_gpus("on-b", 2)), 0);
     pod = pod_r(h, "on-b", 0);
     assert_placed_now(h, pod);
@@ -817,12 +830,28 @@ static void placement_whole_gpus(void **state)
     assert_string_equal(pod->gpu_model, "A100");
     assert_string_equal(pod->capacity_type, "on-demand");
 
+    assert_int_equal(submit(h, job_gpus("two-more", 2)), 0);
+    assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 0);
+    assert_string_equal(must_job(h, "two-more")->reason,
+                        "backfill: the free resources it fits are held for job team/proj/three, ahead in the queue");
+    assert_int_equal(whole_held(must_node(h, "a")), 2);
+
     /* only the MIG-mode GPU is left */
-    assert_int_equal(submit(h, job_gpus("one", 1)), 0);
+    assert_int_equal(submit(h, with(job_gpus("one", 1), "selector", on_demand())), 0);
     assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 0);
     assert_int_equal(must_job(h, "one")->active_pods, 0);
     assert_int_equal(must_node(h, "b")->alloc.gpu_pod[2], 0);
     check_invariants(&h->st, "placement_whole_gpus");
+
+    /* "two" ends: "three" gets a first; "two-more" waits for capacity now */
+    struct core_cmd c;
+    assert_int_equal(step(h, cmd_exited(&c, pod_r(h, "two", 0)->id, 0)), 0);
+    pod = pod_r(h, "three", 0);
+    assert_placed_now(h, pod);
+    assert_string_equal(pod->node, "a");
+    assert_int_equal(must_job(h, "two-more")->active_pods, 0);
+    assert_string_equal(must_job(h, "two-more")->reason, "capacity: no node has the requested resources free");
+    check_invariants(&h->st, "placement_whole_gpus after");
 }
 
 static void placement_mig_slices(void **state)
@@ -869,8 +898,8 @@ static void placement_gpu_shares(void **state)
 {
     struct h *h = *state;
     const struct core_node *a = must_node(h, "a");
-    assert_int_equal(submit(h, job_milli("s1", 500)), 0);
-    assert_int_equal(submit(h, job_milli("s2", 500)), 0);
+    assert_int_equal(submit(h, with(job_milli("s1", 500), "selector", spot())), 0);
+    assert_int_equal(submit(h, with(job_milli("s2", 500), "selector", spot())), 0);
     const struct core_pod *p1 = pod_r(h, "s1", 0), *p2 = pod_r(h, "s2", 0);
     assert_placed_now(h, p2);
     assert_string_equal(p1->node, "a");
@@ -883,7 +912,7 @@ static void placement_gpu_shares(void **state)
     assert_int_equal(a->alloc.gpu_milli_used[shared], 1000);
     assert_int_equal(a->alloc.gpu_pod[shared], 0);
 
-    assert_int_equal(submit(h, job_milli("s3", 500)), 0);
+    assert_int_equal(submit(h, with(job_milli("s3", 500), "selector", spot())), 0);
     const struct core_pod *p3 = pod_r(h, "s3", 0);
     assert_placed_now(h, p3);
     assert_false(strcmp(p3->node, "a") == 0 && p3->devices[0].gpu == shared); /* elsewhere */
@@ -896,9 +925,14 @@ static void placement_gpu_shares(void **state)
     /* whole GPUs skip the two GPUs with shares: 3 on spot does not fit */
     assert_int_equal(submit(h, with(job_gpus("w3", 3), "selector", spot())), 0);
     assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 0);
+    /* w3 heads the queue and holds a: w2 would delay it */
     assert_int_equal(submit(h, with(job_gpus("w2", 2), "selector", spot())), 0);
+    assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 0);
+    assert_non_null(strstr(must_job(h, "w2")->reason, "held for job team/proj/w3"));
+    struct core_cmd c;
+    assert_int_equal(step(h, cmd_job(&c, CORE_CMD_JOB_CANCEL, "w3")), 0);
     const struct core_pod *w2 = pod_r(h, "w2", 0);
-    assert_placed_now(h, w2);
+    assert_placed_now(h, w2); /* in the pass after the cancel */
     for (int i = 0; i < 2; i++) {
         assert_int_not_equal(w2->devices[i].gpu, shared);
         assert_int_not_equal(w2->devices[i].gpu, half);
@@ -906,8 +940,9 @@ static void placement_gpu_shares(void **state)
     }
     assert_devices_on_node(h, w2);
 
-    /* a share goes to the fullest GPU it fits on; never onto a whole-held one */
-    assert_int_equal(submit(h, job_milli("s4", 400)), 0);
+    /* a share goes to the fullest GPU it fits on (fgdpack: the least
+     * fragmentation, then the GPU left fullest); never onto a whole-held one */
+    assert_int_equal(submit(h, with(job_milli("s4", 400), "selector", spot())), 0);
     const struct core_pod *p4 = pod_r(h, "s4", 0);
     assert_string_equal(p4->node, "a");
     assert_int_equal(p4->devices[0].gpu, half);
@@ -952,14 +987,14 @@ static void placement_share_fullest_gpu(void **state)
 {
     struct h *h = *state;
     const struct core_node *a = must_node(h, "a");
-    assert_int_equal(submit(h, job_milli("s300", 300)), 0);
+    assert_int_equal(submit(h, with(job_milli("s300", 300), "selector", spot())), 0);
     assert_int_equal(pod_r(h, "s300", 0)->devices[0].gpu, 0);
-    assert_int_equal(submit(h, job_milli("s800", 800)), 0); /* does not fit on GPU 0 */
+    assert_int_equal(submit(h, with(job_milli("s800", 800), "selector", spot())), 0); /* does not fit on GPU 0 */
     assert_int_equal(pod_r(h, "s800", 0)->devices[0].gpu, 1);
-    assert_int_equal(submit(h, job_milli("s200", 200)), 0); /* fits on 0 and 1: 1 is fuller */
+    assert_int_equal(submit(h, with(job_milli("s200", 200), "selector", spot())), 0); /* fits on 0 and 1: 1 is fuller */
     assert_int_equal(pod_r(h, "s200", 0)->devices[0].gpu, 1);
     assert_int_equal(a->alloc.gpu_milli_used[1], 1000);
-    assert_int_equal(submit(h, job_milli("s100", 100)), 0);
+    assert_int_equal(submit(h, with(job_milli("s100", 100), "selector", spot())), 0);
     assert_int_equal(pod_r(h, "s100", 0)->devices[0].gpu, 0);
     assert_int_equal(a->alloc.gpu_milli_used[0], 400);
     assert_int_equal(a->alloc.gpu_milli_used[2] + a->alloc.gpu_milli_used[3], 0);
@@ -994,13 +1029,13 @@ static void placement_cpu_memory(void **state)
 {
     struct h *h = *state;
     const struct core_node *a = must_node(h, "a"), *b = must_node(h, "b");
-    assert_int_equal(submit(h, job_cpu("c1", 12)), 0);
+    assert_int_equal(submit(h, with(job_cpu("c1", 12), "selector", spot())), 0);
     assert_string_equal(pod_r(h, "c1", 0)->node, "a");
     assert_int_equal(pod_r(h, "c1", 0)->cpu_milli, 12000);
     assert_int_equal(pod_r(h, "c1", 0)->device_count, 0);
-    assert_int_equal(submit(h, job_cpu("c2", 12)), 0); /* a has 4 cores left */
+    assert_int_equal(submit(h, with(job_cpu("c2", 12), "selector", on_demand())), 0); /* a has 4 cores left */
     assert_string_equal(pod_r(h, "c2", 0)->node, "b");
-    assert_int_equal(submit(h, job_cpu("c3", 12)), 0);
+    assert_int_equal(submit(h, with(job_cpu("c3", 12), "selector", on_demand())), 0);
     assert_string_equal(pod_r(h, "c3", 0)->node, "b");
     assert_int_equal(submit(h, job_cpu("c4", 12)), 0); /* a: 4 left, b: 8 left */
     assert_int_equal(fx_count(h, CORE_EFFECT_POD_PUT), 0);
@@ -1107,7 +1142,7 @@ static void gang_all_or_nothing(void **state)
     struct h *h = *state;
     struct core_cmd c;
     const struct core_node *a = must_node(h, "a"), *b = must_node(h, "b");
-    assert_int_equal(submit(h, job_gpus("blocker", 1)), 0);
+    assert_int_equal(submit(h, with(job_gpus("blocker", 1), "selector", spot())), 0);
     const struct core_pod *blocker = pod_r(h, "blocker", 0);
     assert_string_equal(blocker->node, "a");
     uint64_t blocker_id = blocker->id;
@@ -1148,9 +1183,11 @@ static void gang_all_or_nothing(void **state)
         assert_int_equal(pods[r]->device_count, 2);
         assert_devices_on_node(h, pods[r]);
     }
-    assert_string_equal(pods[0]->node, "a");
-    assert_string_equal(pods[1]->node, "a");
-    assert_string_equal(pods[2]->node, "b");
+    /* two replicas on a, one on b (fgdpack fills b's two GPUs first) */
+    int on_a = 0;
+    for (int r = 0; r < 3; r++)
+        on_a += strcmp(pods[r]->node, "a") == 0;
+    assert_int_equal(on_a, 2);
     assert_int_equal(whole_held(a), 4);
     assert_int_equal(whole_held(b), 2);
     assert_int_equal(b->alloc.gpu_pod[2], 0);
@@ -1343,7 +1380,8 @@ static void lifecycle_gang_failure_stops_others(void **state)
 {
     struct h *h = *state;
     struct core_cmd c;
-    assert_int_equal(submit(h, with(with(job_gpus("g", 1), "replicas", json_integer(3)), "restart", on_failure(1))),
+    assert_int_equal(submit(h, with(with(with(job_gpus("g", 1), "replicas", json_integer(3)), "restart", on_failure(1)),
+                                    "selector", spot())),
                      0);
     uint64_t id[3];
     for (int r = 0; r < 3; r++) {
@@ -1479,7 +1517,7 @@ static void lifecycle_start_failed(void **state)
     struct h *h = *state;
     struct core_cmd c;
     const struct core_node *a = must_node(h, "a");
-    assert_int_equal(submit(h, with(job_gpus("bad", 2), "restart", never())), 0);
+    assert_int_equal(submit(h, with(with(job_gpus("bad", 2), "restart", never()), "selector", spot())), 0);
     uint64_t p = pod_r(h, "bad", 0)->id;
     assert_int_equal(whole_held(a), 2);
     h->now += 10;
@@ -2060,7 +2098,7 @@ static void regression_job_id_reused_after_restore(void **state)
 {
     struct h *h = *state;
     struct core_cmd c;
-    assert_int_equal(submit(h, job_gpus("keep", 1)), 0);
+    assert_int_equal(submit(h, with(job_gpus("keep", 1), "selector", spot())), 0);
     assert_int_equal(submit(h, job_gpus("gone", 4)), 0); /* a has 3 left: waits, no pod */
     uint64_t gone_id = must_job(h, "gone")->id;
     assert_int_equal(must_job(h, "gone")->active_pods, 0);
@@ -2362,6 +2400,348 @@ static void sim_seed_3(void **state) { sim_seed(state, 0xdeadbeefcafeULL); }
 static void sim_seed_4(void **state) { sim_seed(state, 42); }
 static void sim_seed_5(void **state) { sim_seed(state, 20261125); }
 
+/* ---- queueing: fair share, aging, backfill ---------------------------------------------- */
+
+static void ns_create(struct h *h, const char *path)
+{
+    struct core_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.kind = CORE_CMD_NAMESPACE_CREATE;
+    snprintf(cmd.namespace_path, sizeof cmd.namespace_path, "%s", path);
+    assert_int_equal(step(h, &cmd), 0);
+}
+
+static void quota_set(struct h *h, const char *path, const char *body)
+{
+    struct core_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.kind = CORE_CMD_QUOTA_SET;
+    snprintf(cmd.namespace_path, sizeof cmd.namespace_path, "%s", path);
+    cmd.quota = malloc(sizeof *cmd.quota); /* the command's: core_cmd_clear frees it */
+    assert_non_null(cmd.quota);
+    char field[64], why[160];
+    json_error_t jerr;
+    json_t *j = json_loads(body, 0, &jerr);
+    assert_non_null(j);
+    int r = quota_from_json(j, cmd.quota, field, sizeof field, why, sizeof why);
+    json_decref(j);
+    if (r < 0)
+        fail_msg("test quota %s invalid: %s %s", body, field, why);
+    assert_int_equal(step(h, &cmd), 0);
+    core_cmd_clear(&cmd);
+}
+
+/* n nodes "gNN" of 4 A10G GPUs and 32 CPUs. */
+static void gpu_nodes(struct h *h, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *gpus = json_array();
+        for (int g = 0; g < 4; g++) {
+            char uuid[32];
+            snprintf(uuid, sizeof uuid, "GPU-g%02d-%d", i, g);
+            json_array_append_new(gpus, plain_gpu(g, uuid, "A10G", "24Gi"));
+        }
+        char name[16];
+        snprintf(name, sizeof name, "g%02d", i);
+        assert_int_equal(put_node(h, json_pack("{s:s,s:s,s:s,s:s,s:o}", "name", name, "state", "Ready", "cpu", "32",
+                                               "memory", "256Gi", "gpus", gpus)),
+                         0);
+    }
+}
+
+static json_t *job_in(const char *ns, const char *name, int gpus, const char *priority)
+{
+    json_t *spec = json_pack("{s:s,s:s,s:[s,s],s:{s:i},s:s}", "name", name, "namespace", ns, "command", "sleep",
+                             "60", "resources", "gpus", gpus, "priority", priority);
+    assert_non_null(spec);
+    return spec;
+}
+
+/* Whole GPUs held by the active pods of each namespace, against its quota
+ * (and every ancestor's): never more than the limit. */
+static void check_quotas(const struct core_state *st, const char *where)
+{
+    void *value;
+    for (size_t it = 0; hmap_next(&st->namespaces, &it, NULL, &value);) {
+        const struct core_namespace *ns = value;
+        if (!ns->has_quota)
+            continue;
+        int64_t gpus = 0, pods = 0;
+        void *pv;
+        for (size_t pit = 0; hmap_next(&st->pods, &pit, NULL, &pv);) {
+            const struct core_pod *pod = pv;
+            if (core_pod_state_final(pod->state) || !names_namespace_within(pod->namespace_path, ns->path))
+                continue;
+            gpus += pod->device_count;
+            pods++;
+        }
+        check(ns->quota.gpus == QUOTA_UNLIMITED || gpus <= ns->quota.gpus, "%s: %s holds %lld GPUs, quota %lld",
+              where, ns->path, (long long)gpus, (long long)ns->quota.gpus);
+        check(ns->used.gpus == gpus && ns->used.pods == pods, "%s: %s counted %lld GPUs, pods hold %lld", where,
+              ns->path, (long long)ns->used.gpus, (long long)gpus);
+    }
+}
+
+#define FS_NS 5
+struct fs_sim {
+    struct h *h;
+    uint64_t rng;
+    unsigned submitted;
+    int64_t *end_at; /* by pod id: when the pod exits */
+    size_t end_cap;
+};
+
+static uint32_t fs_rnd(struct fs_sim *s, uint32_t n) { return (uint32_t)(xorshift(&s->rng) % n); }
+
+/* Queued (pending without pods) jobs of a namespace. */
+static int queued_in(const struct core_state *st, const char *ns)
+{
+    int n = 0;
+    for (int level = 0; level < 3; level++)
+        for (const struct core_job *job = st->queue_head[level]; job; job = job->queue_next)
+            n += strcmp(job->spec.namespace_path, ns) == 0;
+    return n;
+}
+
+/* GPU-milliseconds the pods of a namespace held up to now. */
+static int64_t gpu_ms(const struct h *h, const char *ns)
+{
+    int64_t total = 0;
+    void *value;
+    for (size_t it = 0; hmap_next(&h->st.pods, &it, NULL, &value);) {
+        const struct core_pod *pod = value;
+        if (strcmp(pod->namespace_path, ns) == 0)
+            total += (int64_t)pod->device_count * ((pod->ended_ms ? pod->ended_ms : h->now) - pod->scheduled_ms);
+    }
+    return total;
+}
+
+/* One step of 30 s: pods placed start, pods due exit, the namespaces
+ * submit, then one pass; the invariants hold after it. */
+static void fs_step(struct fs_sim *s, const char *const *names, const int *flood, bool submit_more, const char *where)
+{
+    struct h *h = s->h;
+    struct core_cmd c;
+    h->now += 30000;
+    begin(h);
+    uint64_t ids[4096];
+    size_t n = sim_pods(h, false, ids, 4096);
+    for (size_t i = 0; i < n; i++) {
+        const struct core_pod *pod = core_find_pod(&h->st, ids[i]);
+        if (ids[i] >= s->end_cap) {
+            size_t cap = (ids[i] + 1) * 2;
+            s->end_at = realloc(s->end_at, cap * sizeof *s->end_at);
+            assert_non_null(s->end_at);
+            memset(s->end_at + s->end_cap, 0, (cap - s->end_cap) * sizeof *s->end_at);
+            s->end_cap = cap;
+        }
+        if (!s->end_at[ids[i]])
+            s->end_at[ids[i]] = pod->scheduled_ms + 60000 * (1 + (int64_t)fs_rnd(s, 10));
+        if (pod->state == POD_SCHEDULED)
+            assert_int_equal(apply(h, cmd_started(&c, ids[i])), 0);
+        else if (s->end_at[ids[i]] <= h->now)
+            assert_int_equal(apply(h, cmd_exited(&c, ids[i], 0)), 0);
+    }
+    for (int k = 0; submit_more && k < FS_NS; k++) {
+        /* flooding namespaces keep `flood` jobs queued; the others submit now and then */
+        int want = flood[k] ? flood[k] - queued_in(&h->st, names[k]) : (fs_rnd(s, 6) == 0);
+        for (int j = 0; j < want; j++) {
+            char name[24];
+            snprintf(name, sizeof name, "j%u", s->submitted++);
+            static const char *const prio[] = {"low", "normal", "high"};
+            int gpus = 1 + (int)fs_rnd(s, 2);
+            assert_int_equal(submit_cmd(h, job_in(names[k], name, gpus, flood[k] ? "normal" : prio[fs_rnd(s, 3)])), 0);
+        }
+    }
+    assert_int_equal(apply(h, cmd_tick(&c)), 0);
+    schedule(h);
+    check_invariants(&h->st, where);
+    check_quotas(&h->st, where);
+    check_no_idle_fit(&h->st, h->now, where);
+}
+
+/* Many namespaces over virtual time: two equal-weight namespaces flooding
+ * the queue (one keeps four times as many jobs queued) get GPU time within
+ * 10 % of each other, one of weight 2 about twice that; quotas hold; and
+ * once submissions stop every job runs. */
+static void fair_share_sim(void **state)
+{
+    (void)state;
+    struct h *h = malloc(sizeof *h);
+    assert_non_null(h);
+    h_init(h);
+    h->st.cfg.fair_share_half_life_ms = 30 * 60000;
+    gpu_nodes(h, 6); /* 24 GPUs */
+    static const char *const names[FS_NS] = {"org/a", "org/b", "org/w", "org/q", "other/x"};
+    static const int flood[FS_NS] = {24, 6, 12, 0, 0};
+    for (int k = 0; k < FS_NS; k++)
+        ns_create(h, names[k]);
+    quota_set(h, "org/w", "{\"weight\":2}");
+    quota_set(h, "org/q", "{\"gpus\":3}");
+    quota_set(h, "other", "{\"gpus\":5}");
+    struct fs_sim s = {.h = h, .rng = 0x5eed1234abcdULL};
+    int64_t start = h->now;
+    int64_t at_start[FS_NS];
+    for (int i = 0; i < 720; i++) { /* 6 hours */
+        char where[64];
+        snprintf(where, sizeof where, "fair share step %d", i);
+        fs_step(&s, names, flood, true, where);
+        if (i == 119) /* after the first hour: the steady state */
+            for (int k = 0; k < FS_NS; k++)
+                at_start[k] = gpu_ms(h, names[k]);
+    }
+    double got[FS_NS];
+    for (int k = 0; k < FS_NS; k++)
+        got[k] = (double)(gpu_ms(h, names[k]) - at_start[k]) / 3600000.0;
+    print_message("GPU-hours over 5 h: a %.1f, b %.1f, w (weight 2) %.1f, q (quota 3) %.1f, x %.1f of %.1f\n",
+                  got[0], got[1], got[2], got[3], got[4], 24.0 * 5);
+    check(got[0] > 0 && got[1] > 0 && fabs(got[0] - got[1]) <= 0.10 * (got[0] > got[1] ? got[0] : got[1]),
+          "equal weights: a %.1f and b %.1f GPU-hours differ by more than 10 %%", got[0], got[1]);
+    double ratio = got[2] / ((got[0] + got[1]) / 2);
+    check(ratio > 1.6 && ratio < 2.4, "weight 2: w got %.2f times a's and b's mean", ratio);
+    /* submissions stop: every job runs within the longest pod time x jobs */
+    for (int i = 0; i < 2000 && h->st.queue_count; i++)
+        fs_step(&s, names, flood, false, "drain");
+    check(h->st.queue_count == 0, "%zu jobs still wait after the drain", h->st.queue_count);
+    (void)start;
+    free(s.end_at);
+    h_free(h);
+    free(h);
+}
+
+/* Fair share in order and in words: when a GPU frees, the namespace that
+ * used less goes first, and the other's waiting job says why. */
+static void fair_share_order_and_reason(void **state)
+{
+    (void)state;
+    struct h *h = malloc(sizeof *h);
+    assert_non_null(h);
+    h_init(h);
+    gpu_nodes(h, 1);
+    ns_create(h, "org/a");
+    ns_create(h, "org/b");
+    struct core_cmd c;
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "a%d", i);
+        assert_int_equal(submit(h, job_in("org/a", name, 1, "normal")), 0);
+    }
+    h->now += 30 * 60000;
+    assert_int_equal(submit(h, job_in("org/a", "a-late", 1, "normal")), 0); /* first in line */
+    assert_string_equal(core_find_job(&h->st, "org/a", "a-late")->reason,
+                        "capacity: no node has the requested resources free");
+    /* b1 comes later but ranks first: it takes over the reservation */
+    h->now += 1000;
+    assert_int_equal(submit(h, job_in("org/b", "b1", 1, "normal")), 0);
+    assert_int_equal(h->st.resv_job, core_find_job(&h->st, "org/b", "b1")->id);
+    h->now += 1000;
+    const struct core_pod *pods[2];
+    assert_int_equal(pods_of(h, core_find_job(&h->st, "org/a", "a0")->id, 0, pods, 2), 1);
+    assert_int_equal(step(h, cmd_exited(&c, pods[0]->id, 0)), 0);
+    assert_int_equal(core_find_job(&h->st, "org/b", "b1")->active_pods, 1);
+    const struct core_job *late = core_find_job(&h->st, "org/a", "a-late");
+    assert_int_equal(late->active_pods, 0);
+    check(strstr(late->reason, "fair share: namespace org/a has used more GPU time") != NULL, "reason: %s",
+          late->reason);
+    check_invariants(&h->st, "fair_share_order_and_reason");
+    h_free(h);
+    free(h);
+}
+
+/* A waiting job rises one priority class per aging_ms: a low-priority job
+ * runs before high-priority jobs that came after it once it waited two
+ * aging periods, even while they keep coming. */
+static void aging_no_starvation(void **state)
+{
+    (void)state;
+    struct h *h = malloc(sizeof *h);
+    assert_non_null(h);
+    h_init(h);
+    h->st.cfg.aging_ms = 10 * 60000;
+    gpu_nodes(h, 1);
+    ns_create(h, "org/a");
+    struct core_cmd c;
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "h%d", i);
+        assert_int_equal(submit(h, job_in("org/a", name, 1, "high")), 0);
+    }
+    assert_int_equal(submit(h, job_in("org/a", "low", 1, "low")), 0);
+    assert_int_equal(core_find_job(&h->st, "org/a", "low")->active_pods, 0);
+    /* every minute one high job ends and a new one comes */
+    int64_t low_at = 0;
+    unsigned next = 4, ended = 0;
+    for (int minute = 1; minute <= 40 && !low_at; minute++) {
+        h->now += 60000;
+        char name[16];
+        snprintf(name, sizeof name, "h%u", next++);
+        begin(h);
+        assert_int_equal(submit_cmd(h, job_in("org/a", name, 1, "high")), 0);
+        snprintf(name, sizeof name, "h%u", ended++);
+        const struct core_job *job = core_find_job(&h->st, "org/a", name);
+        const struct core_pod *pods[4];
+        size_t n = pods_of(h, job->id, 0, pods, 4);
+        check(n == 1, "minute %d: %s has %zu pods", minute, name, n);
+        assert_int_equal(apply(h, cmd_exited(&c, pods[0]->id, 0)), 0);
+        schedule(h);
+        check_invariants(&h->st, "aging");
+        if (core_find_job(&h->st, "org/a", "low")->active_pods)
+            low_at = h->now;
+    }
+    check(low_at != 0, "the low-priority job never ran");
+    /* two classes up (low -> high) after 20 minutes; then ahead of later high jobs by age */
+    check(low_at - T0 >= 20 * 60000 && low_at - T0 <= 22 * 60000, "low ran after %lld min",
+          (long long)((low_at - T0) / 60000));
+    h_free(h);
+    free(h);
+}
+
+/* Backfill: jobs that use nothing the head job could use (another GPU
+ * kind, another MIG profile) still go on the nodes held for it. */
+static void backfill_disjoint_resources(void **state)
+{
+    struct h *h = *state;
+    struct core_cmd c;
+    assert_int_equal(submit(h, with(job_gpus("hold", 1), "selector", on_demand())), 0);
+    /* 2 plain A100s on b; one taken: a 2-GPU A100 job waits and holds b */
+    assert_int_equal(submit(h, with(job_gpus("head", 2), "selector", on_demand())), 0);
+    assert_int_equal(must_job(h, "head")->active_pods, 0);
+    assert_int_equal(h->st.resv_job, must_job(h, "head")->id);
+    /* a MIG slice on b: the head job cannot use slices */
+    assert_int_equal(submit(h, job_mig("slice", "1g.5gb")), 0);
+    assert_string_equal(pod_r(h, "slice", 0)->node, "b");
+    /* a share would take b's free GPU, which the head job needs */
+    assert_int_equal(submit(h, with(job_milli("share", 300), "selector", on_demand())), 0);
+    assert_int_equal(must_job(h, "share")->active_pods, 0);
+    assert_string_equal(must_job(h, "share")->reason,
+                        "backfill: the free resources it fits are held for job team/proj/head, ahead in the queue");
+    /* and a job that fits elsewhere is not held back */
+    assert_int_equal(submit(h, job_milli("elsewhere", 300)), 0);
+    assert_string_equal(pod_r(h, "elsewhere", 0)->node, "a");
+    /* the holder ends: the head job runs first */
+    h->now += 1000;
+    assert_int_equal(step(h, cmd_exited(&c, pod_r(h, "hold", 0)->id, 0)), 0);
+    assert_placed_now(h, pod_r(h, "head", 0));
+    assert_int_equal(must_job(h, "share")->active_pods, 0);
+    assert_int_equal(h->st.resv_job, must_job(h, "share")->id); /* now first in the queue */
+    check_invariants(&h->st, "backfill_disjoint_resources");
+}
+
+/* The live scheduler places with fgdpack: a whole GPU goes where it leaves
+ * the fewest GPUs free (b's two plain A100s), not the first node by name. */
+static void placement_fgdpack_packs(void **state)
+{
+    struct h *h = *state;
+    assert_int_equal(submit(h, job_gpus("one", 1)), 0);
+    assert_string_equal(pod_r(h, "one", 0)->node, "b");
+    assert_int_equal(submit(h, job_gpus("two", 1)), 0);
+    assert_string_equal(pod_r(h, "two", 0)->node, "b");
+    /* a 4-GPU job still finds a whole */
+    assert_int_equal(submit(h, job_gpus("four", 4)), 0);
+    assert_string_equal(pod_r(h, "four", 0)->node, "a");
+    check_invariants(&h->st, "placement_fgdpack_packs");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2392,6 +2772,11 @@ int main(void)
         T(sim_seed_3),
         T(sim_seed_4),
         T(sim_seed_5),
+        T(placement_fgdpack_packs),
+        T(backfill_disjoint_resources),
+        cmocka_unit_test(aging_no_starvation),
+        cmocka_unit_test(fair_share_order_and_reason),
+        cmocka_unit_test(fair_share_sim),
         T(regression_priority_same_batch),
         T(regression_running_after_fast_replica),
         T(regression_gpu_model_selector_without_label),
