@@ -391,6 +391,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = req;
         int route_err;
         req->route = route_find(method, url, req->param, sizeof req->param, &route_err);
+        size_t url_len = strlen(url);
+        if (!req->route && url_len > 1 && url_len < 512 && url[url_len - 1] == '/') {
+            /* "/ui/" is "/ui": one trailing slash is not part of a resource's name */
+            char trimmed[512];
+            memcpy(trimmed, url, url_len - 1);
+            trimmed[url_len - 1] = '\0';
+            int trimmed_err;
+            const struct api_route *route = route_find(method, trimmed, req->param, sizeof req->param, &trimmed_err);
+            if (route)
+                req->route = route;
+        }
         if (!req->route)
             api_error(req, route_err, NULL, route_err == GPUAAS_EMETHOD ? "method %s not allowed on %.200s"
                                                                         : "no route for %s %.200s",

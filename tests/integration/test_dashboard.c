@@ -153,6 +153,15 @@ static void test_static_files(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "sessionStorage"));
     th_resp_free(&r);
+    req.path = "/ui/"; /* one trailing slash is the same page */
+    assert_int_equal(th_http_do(&http, &req, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "<script src=\"/ui/app.js\""));
+    th_resp_free(&r);
+    req.path = "/ui//";
+    assert_int_equal(th_http_do(&http, &req, &r), 0);
+    assert_int_equal(r.status, 404);
+    th_resp_free(&r);
     req.path = "/ui/nope.js";
     assert_int_equal(th_http_do(&http, &req, &r), 0);
     assert_int_equal(r.status, 404);
