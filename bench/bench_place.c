@@ -37,7 +37,7 @@ static int64_t now_ns(void)
 
 int main(int argc, char **argv)
 {
-    long jobs = 100000, nodes = 10000, candidates = 64;
+    long jobs = 100000, nodes = 10000, candidates = PLACE_CANDIDATES_DEFAULT;
     uint64_t seed = 1;
     enum place_policy policy = PLACE_POLICY_DEFAULT;
     for (int i = 1; i + 1 < argc; i += 2) {

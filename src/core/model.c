@@ -105,7 +105,7 @@ int core_state_init(struct core_state *st)
     st->place_dirty = true;
     st->node_gen = 1;
     st->cfg.place_policy = PLACE_POLICY_DEFAULT;
-    st->cfg.candidate_limit = 64;
+    st->cfg.candidate_limit = PLACE_CANDIDATES_DEFAULT;
     st->cfg.aging_ms = 3600000;
     st->cfg.fair_share_half_life_ms = 3600000;
     st->next_job_id = 1;

@@ -13,8 +13,9 @@
  * takes whole GPUs from idle large nodes as readily as from busy ones and
  * later refuses multi-GPU pods. Its ties go to the GPU left fullest (shares)
  * and then the node left with the least free GPU. It scores the first
- * candidate_limit nodes the index lists (tightest first) when that limit
- * is set, so a decision costs the same on any cluster size.
+ * candidate_limit nodes the index lists (tightest in GPU first, and among
+ * those the ones with the most CPU and memory left) when that limit is set,
+ * so a decision costs the same on any cluster size.
  *
  * Weights are integers (pod counts), so every score is an exact integer
  * and the outcome is the same on every machine. */
@@ -182,9 +183,11 @@ void place_cluster_init(struct place_cluster *cl)
     memset(cl, 0, sizeof *cl);
     for (int s = 0; s < SLOTS; s++) {
         for (int f = 0; f <= PLACE_GPUS_MAX; f++)
-            cl->idx_head[s][f] = PLACE_NONE;
+            for (int r = 0; r < PLACE_ROOM_LEVELS; r++)
+                cl->idx_head[s][f][r] = PLACE_NONE;
         for (int q = 0; q < SHARE_BUCKETS; q++)
-            cl->pidx_head[s][q] = PLACE_NONE;
+            for (int r = 0; r < PLACE_ROOM_LEVELS; r++)
+                cl->pidx_head[s][q][r] = PLACE_NONE;
     }
     cl->workload_gen = 1;
 }
@@ -283,27 +286,42 @@ static void list_push(struct place_node *nodes, uint32_t *head, uint32_t i, bool
     *head = i;
 }
 
-/* Bucket ids pack the slot with the count: slot * 32 + count. */
+/* The room level of a node: the smaller of its free CPU and free memory
+ * as a fraction of capacity, in PLACE_ROOM_LEVELS steps (0: least). */
+static uint32_t node_room(const struct place_node *n)
+{
+    int64_t c = n->cpu_milli > 0 ? n->cpu_free * PLACE_ROOM_LEVELS / n->cpu_milli : 0;
+    int64_t m = n->mem > 0 ? n->mem_free * PLACE_ROOM_LEVELS / n->mem : 0;
+    int64_t r = c < m ? c : m;
+    return r < 0 ? 0 : r >= PLACE_ROOM_LEVELS ? PLACE_ROOM_LEVELS - 1 : (uint32_t)r;
+}
+
+/* Bucket ids pack the slot, the count and the room level:
+ * (slot * 32 + count) * PLACE_ROOM_LEVELS + room. */
+#define BUCKET_SLOT(b) ((b) / PLACE_ROOM_LEVELS / 32)
+#define BUCKET_COUNT(b) ((b) / PLACE_ROOM_LEVELS % 32)
+#define BUCKET_ROOM(b) ((b) % PLACE_ROOM_LEVELS)
 static void index_remove(struct place_cluster *cl, uint32_t i)
 {
     struct place_node *n = &cl->nodes[i];
-    if (n->idx_bucket != PLACE_NONE)
-        list_unlink(cl->nodes, &cl->idx_head[n->idx_bucket / 32][n->idx_bucket % 32], i, false);
-    if (n->pidx_bucket != PLACE_NONE)
-        list_unlink(cl->nodes, &cl->pidx_head[n->pidx_bucket / 32][n->pidx_bucket % 32], i, true);
+    uint32_t b = n->idx_bucket, p = n->pidx_bucket;
+    if (b != PLACE_NONE)
+        list_unlink(cl->nodes, &cl->idx_head[BUCKET_SLOT(b)][BUCKET_COUNT(b)][BUCKET_ROOM(b)], i, false);
+    if (p != PLACE_NONE)
+        list_unlink(cl->nodes, &cl->pidx_head[BUCKET_SLOT(p)][BUCKET_COUNT(p)][BUCKET_ROOM(p)], i, true);
     n->idx_bucket = n->pidx_bucket = PLACE_NONE;
 }
 
 static void index_insert(struct place_cluster *cl, uint32_t i)
 {
     struct place_node *n = &cl->nodes[i];
-    uint32_t slot = (uint32_t)node_slot(n);
-    n->idx_bucket = slot * 32 + n->full_free;
-    list_push(cl->nodes, &cl->idx_head[slot][n->full_free], i, false);
+    uint32_t slot = (uint32_t)node_slot(n), room = node_room(n);
+    n->idx_bucket = (slot * 32 + n->full_free) * PLACE_ROOM_LEVELS + room;
+    list_push(cl->nodes, &cl->idx_head[slot][n->full_free][room], i, false);
     if (n->part_free_max > 0) {
         uint32_t q = (uint32_t)n->part_free_max / SHARE_BUCKET_MILLI;
-        n->pidx_bucket = slot * 32 + q;
-        list_push(cl->nodes, &cl->pidx_head[slot][q], i, true);
+        n->pidx_bucket = (slot * 32 + q) * PLACE_ROOM_LEVELS + room;
+        list_push(cl->nodes, &cl->pidx_head[slot][q][room], i, true);
     } else
         n->pidx_bucket = PLACE_NONE;
 }
@@ -667,8 +685,13 @@ static bool visit_once(struct place_cluster *cl, uint32_t i)
     return true;
 }
 
-/* Lists into cl->scratch the nodes that fit, in index order (tightest
- * first), at most limit (0: all). Returns how many. */
+/* Lists into cl->scratch the nodes that fit, at most limit (0: all), in
+ * index order: for shares the partly used GPUs with the least free milli
+ * that holds the share first, then nodes by free whole GPUs ascending
+ * (tightest first); within one such step, nodes with the most CPU and
+ * memory left first (room level descending), since a tight node whose CPU
+ * or memory is nearly gone strands its GPUs and seldom scores best.
+ * Returns how many. */
 static uint32_t candidates(struct place_cluster *cl, const struct place_pod *pod, uint32_t limit)
 {
     uint32_t found = 0, max = limit ? limit : cl->count;
@@ -699,17 +722,19 @@ static uint32_t candidates(struct place_cluster *cl, const struct place_pod *pod
                 return found;                                                                                          \
         }                                                                                                              \
     } while (0)
-    if (pod->gpu_milli > 0 && pod->num_gpu == 0 && pod->mig_profile < 0) {
-        for (uint32_t q = (uint32_t)pod->gpu_milli / SHARE_BUCKET_MILLI; q < SHARE_BUCKETS; q++)
+    bool share = pod->gpu_milli > 0 && pod->num_gpu == 0 && pod->mig_profile < 0;
+    uint32_t q0 = share ? (uint32_t)pod->gpu_milli / SHARE_BUCKET_MILLI : SHARE_BUCKETS;
+    uint32_t from = pod->num_gpu > 0 ? (uint32_t)pod->num_gpu : share ? 1 : 0;
+    for (uint32_t q = q0; q < SHARE_BUCKETS; q++)
+        for (uint32_t r = PLACE_ROOM_LEVELS; r-- > 0;)
             for (uint32_t s = 0; s < nslots; s++)
-                for (uint32_t i = cl->pidx_head[slots[s]][q]; i != PLACE_NONE; i = cl->nodes[i].pidx_next)
+                for (uint32_t i = cl->pidx_head[slots[s]][q][r]; i != PLACE_NONE; i = cl->nodes[i].pidx_next)
                     TAKE(i);
-    }
-    uint32_t from = pod->num_gpu > 0 ? (uint32_t)pod->num_gpu : (pod->gpu_milli > 0 && pod->mig_profile < 0) ? 1 : 0;
     for (uint32_t f = from; f <= PLACE_GPUS_MAX; f++)
-        for (uint32_t s = 0; s < nslots; s++)
-            for (uint32_t i = cl->idx_head[slots[s]][f]; i != PLACE_NONE; i = cl->nodes[i].idx_next)
-                TAKE(i);
+        for (uint32_t r = PLACE_ROOM_LEVELS; r-- > 0;)
+            for (uint32_t s = 0; s < nslots; s++)
+                for (uint32_t i = cl->idx_head[slots[s]][f][r]; i != PLACE_NONE; i = cl->nodes[i].idx_next)
+                    TAKE(i);
 #undef TAKE
     return found;
 }
@@ -927,9 +952,11 @@ void place_cluster_reset(struct place_cluster *cl)
 {
     for (uint32_t s = 0; s < SLOTS; s++) {
         for (uint32_t f = 0; f <= PLACE_GPUS_MAX; f++)
-            cl->idx_head[s][f] = PLACE_NONE;
+            for (uint32_t r = 0; r < PLACE_ROOM_LEVELS; r++)
+                cl->idx_head[s][f][r] = PLACE_NONE;
         for (uint32_t q = 0; q < SHARE_BUCKETS; q++)
-            cl->pidx_head[s][q] = PLACE_NONE;
+            for (uint32_t r = 0; r < PLACE_ROOM_LEVELS; r++)
+                cl->pidx_head[s][q][r] = PLACE_NONE;
     }
     cl->gpu_milli_free = 0;
     for (uint32_t i = 0; i < cl->count; i++) {

@@ -11,8 +11,10 @@
  *             workload's pod shapes, grows least
  *   fgdpack   the default: fgd's measure plus packing tie-breaks (see place.c)
  * An index (nodes bucketed by GPU model and free whole GPUs, and by the
- * largest free share of a partly used GPU) lets a decision visit only
- * nodes that can hold the pod, tightest first.
+ * largest free share of a partly used GPU, each split by how much CPU and
+ * memory the node has left) lets a decision visit only nodes that can hold
+ * the pod, tightest in GPU first and among those the roomiest in CPU and
+ * memory first.
  *
  * Pure and deterministic: no I/O, clock or randomness; ties go to the lower
  * node index. Memory units are the caller's (bytes, MiB), used consistently. */
@@ -35,9 +37,13 @@
 #define PLACE_NODES_MAX 1000000
 #define PLACE_SHAPES_MAX 100000   /* distinct pod shapes in a workload */
 #define PLACE_NONE UINT32_MAX
+#define PLACE_ROOM_LEVELS 4      /* index levels of the CPU and memory a node has left */
 
 enum place_policy { PLACE_FIRSTFIT, PLACE_BESTFIT, PLACE_FGD, PLACE_FGDPACK, PLACE_POLICY_COUNT };
 #define PLACE_POLICY_DEFAULT PLACE_FGDPACK
+/* candidates fgdpack scores per decision by default (the live scheduler,
+ * gpuaas sim, bench_place): bench/RESULTS.md has the figures behind it */
+#define PLACE_CANDIDATES_DEFAULT 128
 
 struct place_node {
     /* set by the caller before place_node_add */
@@ -116,8 +122,8 @@ struct place_cluster {
     uint64_t workload_gen; /* bumped when the workload changes: node frag caches go stale */
     /* index: [model][free whole GPUs] and [model][share bucket]; slot
      * PLACE_MODELS_MAX holds CPU-only nodes, PLACE_MODELS_MAX + 1 mixed-model and MIG nodes */
-    uint32_t idx_head[PLACE_MODELS_MAX + 2][PLACE_GPUS_MAX + 1];
-    uint32_t pidx_head[PLACE_MODELS_MAX + 2][21];
+    uint32_t idx_head[PLACE_MODELS_MAX + 2][PLACE_GPUS_MAX + 1][PLACE_ROOM_LEVELS];
+    uint32_t pidx_head[PLACE_MODELS_MAX + 2][21][PLACE_ROOM_LEVELS];
     /* candidates scored per decision by fgdpack (0: all that fit) */
     uint32_t candidate_limit;
     /* totals of plain GPUs */

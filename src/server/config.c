@@ -29,7 +29,7 @@ const char config_default_yaml[] =
     "stop_grace: 10s        # SIGTERM, then SIGKILL after this\n"
     "scheduler:\n"
     "  policy: fgdpack          # node choice: fgdpack, fgd, bestfit or firstfit\n"
-    "  candidates: 64           # nodes scored per decision (0: every node that fits)\n"
+    "  candidates: 128          # nodes scored per decision (0: every node that fits)\n"
     "  aging: 1h                # a waiting job rises one priority class per this long (0: never)\n"
     "  fair_share_half_life: 1h # past GPU use of a namespace counts half after this long (0: FIFO)\n"
     "  backfill: true           # hold nodes for the first job that does not fit\n"
@@ -231,7 +231,7 @@ static int parse_prices(const json_t *prices, struct meter_prices *out, char *er
 #define UTIL_SAMPLE_MIN_MS 1000
 #define UTIL_SAMPLE_MAX_MS 600000
 
-/* scheduler: {policy: fgdpack, candidates: 64, aging: 1h, fair_share_half_life: 1h, backfill: true} */
+/* scheduler: {policy: fgdpack, candidates: 128, aging: 1h, fair_share_half_life: 1h, backfill: true} */
 /* A duration like 1h, or 0 (YAML gives 0 as a number); at most max_ms. */
 static int duration_or_zero(const json_t *v, int64_t max_ms, int64_t *ret_ms)
 {
@@ -252,14 +252,14 @@ static int parse_scheduler(const json_t *sched, struct server_config *cfg, char 
 {
     const char *policy = "fgdpack";
     json_t *aging = NULL, *half_life = NULL;
-    json_int_t candidates = 64;
+    json_int_t candidates = PLACE_CANDIDATES_DEFAULT;
     int backfill = 1;
     json_error_t jerr;
     if (sched && json_unpack_ex((json_t *)sched, &jerr, JSON_STRICT, "{s?s,s?I,s?o,s?o,s?b}", "policy", &policy,
                                 "candidates", &candidates, "aging", &aging, "fair_share_half_life", &half_life,
                                 "backfill", &backfill) < 0)
         return fail(err, err_size, "scheduler",
-                    "expected {policy: fgdpack|fgd|bestfit|firstfit, candidates: 64, aging: 1h, "
+                    "expected {policy: fgdpack|fgd|bestfit|firstfit, candidates: 128, aging: 1h, "
                     "fair_share_half_life: 1h, backfill: true|false}");
     enum place_policy p;
     if (place_policy_from_name(policy, &p) < 0)

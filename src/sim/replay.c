@@ -674,7 +674,7 @@ static const char usage_text[] =
     "  --scale-vc F      nodes per virtual cluster times F (default 1, 0.01 .. 100)\n"
     "  --compress F      arrivals F times closer together, durations kept (default 1)\n"
     "  --policy P        fgdpack (default), fgd, bestfit, firstfit\n"
-    "  --candidates K    nodes scored per decision (default 64, 0: all)\n"
+    "  --candidates K    nodes scored per decision (default 128, 0: all)\n"
     "  --backfill on|off (default on)\n"
     "  --fair-share DUR  fair-share half-life (default 1h; 0: off)\n"
     "  --aging DUR       one priority class per DUR waited (default 1h; 0: off)\n"
@@ -729,7 +729,7 @@ int sim_replay_main(int argc, char **argv)
     const char *nodes = NULL, *pods = NULL, *philly = NULL, *vc = NULL, *output = "table";
     bool timeline = false, timing = false;
     double scale = 1.0, compress = 1.0;
-    struct core_config cfg = {.place_policy = PLACE_POLICY_DEFAULT, .candidate_limit = 64, .aging_ms = 3600000,
+    struct core_config cfg = {.place_policy = PLACE_POLICY_DEFAULT, .candidate_limit = PLACE_CANDIDATES_DEFAULT, .aging_ms = 3600000,
                               .fair_share_half_life_ms = 3600000};
     int64_t k;
     int c;

@@ -282,7 +282,7 @@ static const char usage_text[] =
     "  --seeds N         runs with seeds S .. S+N-1 (default 10, at most 1000)\n"
     "  --seed S          the first seed (default 1)\n"
     "  --policy LIST     fgdpack (default), fgd, bestfit, firstfit; comma-separated\n"
-    "  --candidates K    fgdpack scores only the first K fitting nodes (default 0: all)\n"
+    "  --candidates K    fgdpack scores the first K fitting nodes (default 128, 0: all)\n"
     "  -o FORMAT         table (default) or json\n"
     "  --timing          print the time per run on standard error\n"
     "\n"
@@ -347,7 +347,7 @@ int sim_main(int argc, char **argv)
     };
     const char *nodes = NULL, *pods = NULL, *output = "table";
     double inflate = 1.3;
-    int64_t seeds = 10, seed0 = 1, candidate_limit = 0;
+    int64_t seeds = 10, seed0 = 1, candidate_limit = PLACE_CANDIDATES_DEFAULT;
     enum place_policy policies[PLACE_POLICY_COUNT] = {PLACE_POLICY_DEFAULT};
     int npolicies = 1;
     bool timing = false;

@@ -28,7 +28,7 @@ static void test_defaults(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(parse(texts[i], &cfg, err, sizeof err), 0);
         assert_int_equal(cfg.sched_policy, PLACE_FGDPACK);
-        assert_int_equal(cfg.sched_candidates, 64);
+        assert_int_equal(cfg.sched_candidates, 128);
         assert_int_equal(cfg.sched_aging_ms, 3600000);
         assert_int_equal(cfg.sched_half_life_ms, 3600000);
         assert_true(cfg.sched_backfill);
