@@ -99,6 +99,7 @@ bench: deps
 	@bench/run-place
 	@bench/run
 	@bench/run-wrk
+	@bench/run-load
 
 clean:
 	rm -rf build
