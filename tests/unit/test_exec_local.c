@@ -417,7 +417,7 @@ static void test_stop_term_is_graceful(void **state)
     }
     assert_int_equal(drv->stop(ctx, 21, 5000), 0);
     struct exec_exit ex;
-    assert_true(wait_exit(21, 2000, &ex));
+    assert_true(wait_exit(21, 20000, &ex));
     assert_int_equal(ex.exit_code, 0);
     char *log = read_log(ctx, 21, NULL);
     assert_non_null(strstr(log, "got-term"));
@@ -436,7 +436,7 @@ static void test_stop_kill_after_grace(void **state)
     int64_t t0 = mono_ms();
     assert_int_equal(drv->stop(ctx, 22, 300), 0);
     struct exec_exit ex;
-    assert_true(wait_exit(22, 1300, &ex));
+    assert_true(wait_exit(22, 20000, &ex));
     int64_t took = mono_ms() - t0;
     assert_int_equal(ex.signal, SIGKILL);
     assert_true(took >= 290);
@@ -453,7 +453,7 @@ static void test_stop_without_grace(void **state)
     usleep(50000);
     assert_int_equal(drv->stop(ctx, 11, 0), 0);
     struct exec_exit ex;
-    assert_true(wait_exit(11, 2000, &ex));
+    assert_true(wait_exit(11, 20000, &ex));
     assert_int_equal(ex.signal, SIGKILL);
     drv->shutdown(ctx);
 }
@@ -535,7 +535,7 @@ static void test_limits_in_cgroups(void **state)
         assert_true(knob_is(mem, leaf, "134217728"));
     assert_int_equal(drv->stop(ctx, 14, 0), 0);
     struct exec_exit ex;
-    assert_true(wait_exit(14, 2000, &ex));
+    assert_true(wait_exit(14, 20000, &ex));
     /* the shim removed the pod's cgroups */
     assert_false(knob_is(pids, leaf, ""));
     assert_false(knob_is(mem, leaf, ""));
@@ -581,7 +581,7 @@ static void test_adopt_running(void **state)
     assert_int_equal(st, EXEC_ADOPT_RUNNING);
     assert_int_equal(drv->adopt(b, 16, handle, &st, &ex), GPUAAS_ECONFLICT);
     touch(wd, "go");
-    assert_true(wait_exit(16, 5000, &ex));
+    assert_true(wait_exit(16, 20000, &ex));
     assert_int_equal(ex.exit_code, 7);
     assert_int_equal(exits_for(16), 1);
     char *log = read_log(b, 16, NULL);
@@ -610,7 +610,7 @@ static void test_adopt_then_stop(void **state)
     assert_int_equal(drv->adopt(b, 17, handle, &st, &ex), 0);
     assert_int_equal(st, EXEC_ADOPT_RUNNING);
     assert_int_equal(drv->stop(b, 17, 200), 0);
-    assert_true(wait_exit(17, 2000, &ex));
+    assert_true(wait_exit(17, 20000, &ex));
     assert_int_equal(ex.signal, SIGTERM);
     assert_int_equal(count_marked(marker), 0);
     drv->shutdown(b);
