@@ -12,7 +12,12 @@
  * node left with the fewest free GPUs (PACK_MILLI per free GPU): fgd alone
  * takes whole GPUs from idle large nodes as readily as from busy ones and
  * later refuses multi-GPU pods. Its ties go to the GPU left fullest (shares)
- * and then the node left with the least free GPU. It scores the first
+ * and then the node left with the least free GPU. GPUs of a model that
+ * model-bound pods (gpu_spec lists) will want cost up to SCARCE_MILLI per
+ * GPU more, by the model's pressure (model_pressure): without it, pods
+ * that may go anywhere take the small nodes of scarce models first (the
+ * tightest fit) and the model-bound pods that come later are refused.
+ * It scores the first
  * candidate_limit nodes the index lists (tightest in GPU first, and among
  * those the ones with the most CPU and memory left) when that limit is set,
  * so a decision costs the same on any cluster size.
@@ -26,6 +31,7 @@
 
 #define SHARE_BUCKET_MILLI 50
 #define PACK_MILLI 30 /* fgdpack: measured best of 10..1000 on openb (bench/RESULTS.md) */
+#define SCARCE_MILLI 200 /* fgdpack: per GPU at full model pressure; 150..1000 measured on openb gpuspec10 */
 #define MEMO_SIZE (1u << 18) /* fragmentation memo entries (24 bytes each) */
 #define SHARE_BUCKETS 21
 #define SLOT_CPU PLACE_MODELS_MAX
@@ -375,9 +381,13 @@ int place_node_add(struct place_cluster *cl, const struct place_node *src)
     n->idx_bucket = n->pidx_bucket = PLACE_NONE;
     index_insert(cl, i);
     for (uint32_t g = 0; g < n->gpu_count; g++)
-        if (!n->gpu_mig[g])
+        if (!n->gpu_mig[g]) {
             cl->gpu_milli_total += PLACE_MILLI;
+            cl->model_milli[n->gpu_model[g]] += PLACE_MILLI;
+            cl->model_free[n->gpu_model[g]] += n->gpu_free[g];
+        }
     cl->gpu_milli_free += node_gpu_free_total(n);
+    cl->demand_gen = 0; /* capacity per model moved */
     return (int)i;
 }
 
@@ -394,6 +404,7 @@ void place_node_changed(struct place_cluster *cl, uint32_t i)
     index_insert(cl, i);
     cl->gpu_milli_total += n->plain_milli;
     cl->gpu_milli_free += n->free_milli;
+    cl->model_stale = true;
 }
 
 /* ---- workload ---------------------------------------------------------------------- */
@@ -603,6 +614,60 @@ double place_cluster_frag(struct place_cluster *cl)
     return sum;
 }
 
+/* ---- model scarcity ------------------------------------------------------------------ */
+
+/* Recounts the per-model totals after place_node_changed, and splits the
+ * model-bound part of the workload's demand over the models. */
+static void models_refresh(struct place_cluster *cl)
+{
+    if (cl->model_stale) {
+        memset(cl->model_milli, 0, sizeof cl->model_milli);
+        memset(cl->model_free, 0, sizeof cl->model_free);
+        for (uint32_t i = 0; i < cl->count; i++) {
+            const struct place_node *n = &cl->nodes[i];
+            for (uint32_t g = 0; g < n->gpu_count; g++)
+                if (!n->gpu_mig[g]) {
+                    cl->model_milli[n->gpu_model[g]] += PLACE_MILLI;
+                    cl->model_free[n->gpu_model[g]] += n->gpu_free[g];
+                }
+        }
+        cl->model_stale = false;
+        cl->demand_gen = 0;
+    }
+    if (cl->demand_gen == cl->workload_gen)
+        return;
+    const struct place_workload *wl = &cl->workload;
+    cl->demand_total = 0;
+    memset(cl->bound_demand, 0, sizeof cl->bound_demand);
+    for (size_t ci = 0; ci < wl->class_count; ci++) {
+        const struct place_shape_class *c = &wl->classes[ci];
+        int64_t d = c->weight * (c->num_gpu > 0 ? (int64_t)c->num_gpu * PLACE_MILLI : c->gpu_milli);
+        cl->demand_total += d;
+        if (!c->model_mask || !d)
+            continue;
+        int64_t cap = 0;
+        for (uint32_t m = 0; m < cl->model_count; m++)
+            if (c->model_mask >> m & 1u)
+                cap += cl->model_milli[m];
+        for (uint32_t m = 0; m < cl->model_count && cap; m++)
+            if (c->model_mask >> m & 1u)
+                cl->bound_demand[m] += (int64_t)((__int128)d * cl->model_milli[m] / cap);
+    }
+    cl->demand_gen = cl->workload_gen;
+}
+
+/* How much of model m's free GPU the model-bound pods are expected to
+ * want before the cluster fills, in milli (0..1000): their share of the
+ * workload's demand times the cluster's free GPU, over m's free GPU. */
+static int64_t model_pressure(const struct place_cluster *cl, uint32_t m)
+{
+    if (cl->demand_total <= 0 || cl->bound_demand[m] <= 0 || cl->model_free[m] <= 0)
+        return 0;
+    __int128 p = (__int128)cl->bound_demand[m] * cl->gpu_milli_free * PLACE_MILLI /
+                 ((__int128)cl->demand_total * cl->model_free[m]);
+    return p > PLACE_MILLI ? PLACE_MILLI : (int64_t)p;
+}
+
 /* ---- feasibility --------------------------------------------------------------------- */
 
 static bool node_has_labels(const struct place_node *n, const struct place_pod *pod)
@@ -801,6 +866,9 @@ static struct score score_state(struct place_cluster *cl, uint32_t i, const stru
          * keeps large nodes whole for multi-GPU pods */
         if (pod->num_gpu > 0)
             s.k[0] += cl->workload.weight_total * PACK_MILLI * gpu_left / PLACE_MILLI;
+        /* GPUs of a model the model-bound pods will want cost more */
+        if (c->device_count && c->mig < 0)
+            s.k[0] += cl->scarce_cost[n->gpu_model[c->gpu[0]]] * c->device_count * c->milli / PLACE_MILLI;
         /* ties: the GPU left fullest, then the node with the least free GPU */
         s.k[1] = c->device_count && c->mig < 0 && c->milli < PLACE_MILLI ? after[c->gpu[0]] : 0;
         s.k[2] = gpu_left;
@@ -883,6 +951,13 @@ bool place_choose(struct place_cluster *cl, const struct place_pod *pod, enum pl
         return false;
     }
     uint32_t limit = policy == PLACE_FGDPACK ? cl->candidate_limit : 0;
+    if (policy == PLACE_FGDPACK) {
+        models_refresh(cl);
+        for (uint32_t m = 0; m < cl->model_count; m++)
+            cl->scarce_cost[m] = model_ok(pod->model_mask, (uint8_t)m)
+                                     ? cl->workload.weight_total * SCARCE_MILLI * model_pressure(cl, m) / PLACE_MILLI
+                                     : 0;
+    }
     uint32_t count = candidates(cl, pod, limit);
     bool found = false;
     struct score best = {{0, 0, 0}};
@@ -916,6 +991,7 @@ static void apply(struct place_cluster *cl, const struct place_pod *pod, const s
         } else {
             n->gpu_free[g] = (int16_t)(n->gpu_free[g] - sign * c->milli);
             cl->gpu_milli_free -= sign * c->milli;
+            cl->model_free[n->gpu_model[g]] -= sign * c->milli;
         }
     }
     index_remove(cl, c->node);
@@ -973,4 +1049,5 @@ void place_cluster_reset(struct place_cluster *cl)
         index_insert(cl, i);
         cl->gpu_milli_free += node_gpu_free_total(n);
     }
+    cl->model_stale = true;
 }

@@ -126,8 +126,17 @@ struct place_cluster {
     uint32_t pidx_head[PLACE_MODELS_MAX + 2][21][PLACE_ROOM_LEVELS];
     /* candidates scored per decision by fgdpack (0: all that fit) */
     uint32_t candidate_limit;
-    /* totals of plain GPUs */
+    /* totals of plain GPUs, and per model (model_stale: recounted before
+     * the next decision, after place_node_changed) */
     int64_t gpu_milli_total, gpu_milli_free;
+    int64_t model_milli[PLACE_MODELS_MAX], model_free[PLACE_MODELS_MAX];
+    bool model_stale;
+    /* the workload's GPU demand (milli x weight): in all, and the part of
+     * model-bound shapes per model (each shape's demand split over its
+     * models by their capacity); computed before a decision when stale */
+    int64_t demand_total, bound_demand[PLACE_MODELS_MAX];
+    uint64_t demand_gen;
+    int64_t scarce_cost[PLACE_MODELS_MAX]; /* per GPU, for the decision under way */
     /* memo of the fragmentation of node states (two independent hashes
      * of the state as the key), cleared when the workload changes */
     struct place_memo *memo;

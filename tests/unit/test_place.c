@@ -342,6 +342,46 @@ static void cpu_and_memory_limit(void **state)
 
 /* bestfit takes whole GPUs from the fullest node; the index gives the
  * tightest nodes first, so a limit of one candidate still finds it. */
+/* A pod that may use any model keeps off the GPUs that model-bound pods of
+ * the workload will want: fgd's measure ties the two nodes (and the lower
+ * index wins), fgdpack's model pressure sends the share to the larger pool. */
+static void scarce_model_kept_for_bound_pods(void **state)
+{
+    (void)state;
+    struct place_cluster cl;
+    place_cluster_init(&cl);
+    int t4 = add(&cl, "T4", 2, 64000, 256);
+    int g2 = add(&cl, "G2", 8, 64000, 256);
+    uint32_t t4_mask, g2_mask;
+    assert_int_equal(place_model_mask(&cl, "T4", &t4_mask), 0);
+    assert_int_equal(place_model_mask(&cl, "G2", &g2_mask), 0);
+    struct place_pod shapes[3] = {pod_whole(1, 1000, 1), pod_whole(1, 1000, 1), pod_whole(1, 1000, 1)};
+    shapes[1].model_mask = t4_mask;
+    shapes[2].model_mask = g2_mask;
+    assert_int_equal(place_set_workload(&cl, shapes, (const int64_t[]){1, 1, 1}, 3), 0);
+    struct place_pod any = pod_share(500, 1000, 1), bound = pod_share(500, 1000, 1);
+    bound.model_mask = t4_mask;
+    struct place_choice c;
+    assert_true(place_choose(&cl, &any, PLACE_FGD, &c));
+    assert_int_equal(c.node, t4);
+    assert_true(place_choose(&cl, &any, PLACE_FGDPACK, &c));
+    assert_int_equal(c.node, g2);
+    assert_true(place_choose(&cl, &bound, PLACE_FGDPACK, &c));
+    assert_int_equal(c.node, t4);
+    /* the pressure follows the free GPU: with the G2 pool nearly full the
+     * share goes back to the tighter T4 node */
+    for (int k = 0; k < 7; k++) {
+        struct place_pod one = pod_whole(1, 1000, 1);
+        one.model_mask = g2_mask;
+        assert_true(place_choose(&cl, &one, PLACE_FGDPACK, &c));
+        assert_int_equal(c.node, g2);
+        place_commit(&cl, &one, &c);
+    }
+    assert_true(place_choose(&cl, &any, PLACE_FGDPACK, &c));
+    assert_int_equal(c.node, t4);
+    place_cluster_free(&cl);
+}
+
 static void index_tightest_first(void **state)
 {
     (void)state;
@@ -470,6 +510,7 @@ int main(void)
         cmocka_unit_test(multi_gpu_one_node),
         cmocka_unit_test(gang_all_or_nothing),
         cmocka_unit_test(cpu_and_memory_limit),
+        cmocka_unit_test(scarce_model_kept_for_bound_pods),
         cmocka_unit_test(index_tightest_first),
         cmocka_unit_test(policy_names),
         cmocka_unit_test(random_walk_never_overcommits),
