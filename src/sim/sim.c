@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "core/prng.h"
+#include "gpuaas/error.h"
 #include "sim/csv.h"
 
 #define SIM_NODES_MAX 200000
@@ -47,6 +48,24 @@ static int need_column(const struct csv *csv, const char *path, const char *name
     return c;
 }
 
+
+/* The cpu_milli and memory_mib columns of row r (nodes and pods alike). */
+static int read_cpu_mem(const struct csv *csv, size_t r, int c_cpu, int c_mem, const char *path, int64_t *cpu,
+                        int64_t *mem, char *err, size_t err_size)
+{
+    if (csv_int(csv_field(csv, r, c_cpu), 0, SIM_CPU_MAX, cpu) < 0) {
+        snprintf(err, err_size, "%s:%zu: cpu_milli '%.40s' is not a whole number of milli-CPU", path, csv->lines[r],
+                 csv_field(csv, r, c_cpu));
+        return GPUAAS_EINVAL;
+    }
+    if (csv_int(csv_field(csv, r, c_mem), 0, SIM_MEM_MAX, mem) < 0) {
+        snprintf(err, err_size, "%s:%zu: memory_mib '%.40s' is not a whole number of MiB", path, csv->lines[r],
+                 csv_field(csv, r, c_mem));
+        return GPUAAS_EINVAL;
+    }
+    return 0;
+}
+
 static int load_nodes(struct sim_trace *tr, const char *path, char *err, size_t err_size)
 {
     struct csv csv;
@@ -68,16 +87,8 @@ static int load_nodes(struct sim_trace *tr, const char *path, char *err, size_t 
         int64_t cpu, mem, gpus;
         const char *model = csv_field(&csv, r, c_model);
         memset(&n, 0, sizeof n);
-        if (csv_int(csv_field(&csv, r, c_cpu), 0, SIM_CPU_MAX, &cpu) < 0) {
-            snprintf(err, err_size, "%s:%zu: cpu_milli '%.40s' is not a whole number of milli-CPU", path,
-                     csv.lines[r], csv_field(&csv, r, c_cpu));
+        if (read_cpu_mem(&csv, r, c_cpu, c_mem, path, &cpu, &mem, err, err_size) < 0)
             goto out;
-        }
-        if (csv_int(csv_field(&csv, r, c_mem), 0, SIM_MEM_MAX, &mem) < 0) {
-            snprintf(err, err_size, "%s:%zu: memory_mib '%.40s' is not a whole number of MiB", path, csv.lines[r],
-                     csv_field(&csv, r, c_mem));
-            goto out;
-        }
         if (csv_int(csv_field(&csv, r, c_gpu), 0, PLACE_GPUS_MAX, &gpus) < 0) {
             snprintf(err, err_size, "%s:%zu: gpu '%.40s' is not a GPU count from 0 to %d", path, csv.lines[r],
                      csv_field(&csv, r, c_gpu), PLACE_GPUS_MAX);
@@ -143,16 +154,8 @@ static int load_pods(struct sim_trace *tr, const char *path, char *err, size_t e
         struct place_pod *p = &tr->pods[r];
         int64_t cpu, mem, num, milli;
         const char *spec = csv_field(&csv, r, c_spec);
-        if (csv_int(csv_field(&csv, r, c_cpu), 0, SIM_CPU_MAX, &cpu) < 0) {
-            snprintf(err, err_size, "%s:%zu: cpu_milli '%.40s' is not a whole number of milli-CPU", path,
-                     csv.lines[r], csv_field(&csv, r, c_cpu));
+        if (read_cpu_mem(&csv, r, c_cpu, c_mem, path, &cpu, &mem, err, err_size) < 0)
             goto out;
-        }
-        if (csv_int(csv_field(&csv, r, c_mem), 0, SIM_MEM_MAX, &mem) < 0) {
-            snprintf(err, err_size, "%s:%zu: memory_mib '%.40s' is not a whole number of MiB", path, csv.lines[r],
-                     csv_field(&csv, r, c_mem));
-            goto out;
-        }
         if (csv_int(csv_field(&csv, r, c_num), 0, PLACE_GPUS_MAX, &num) < 0) {
             snprintf(err, err_size, "%s:%zu: num_gpu '%.40s' is not a GPU count from 0 to %d", path, csv.lines[r],
                      csv_field(&csv, r, c_num), PLACE_GPUS_MAX);
