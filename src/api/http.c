@@ -537,6 +537,11 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     server->metrics_snake_case = cfg->metrics_snake_case;
     server->gpu_reading = cfg->gpu_reading;
     server->gpu_reading_arg = cfg->gpu_reading_arg;
+    /* Each connection's buffer for the request line and headers (bodies
+     * stream through on_request). MHD clears it for every request, so it is
+     * kept small: 16 KiB holds any sane header set, an SSO token included;
+     * larger headers get 431. */
+    enum { CONNECTION_MEMORY = 16 * 1024 };
     /* half the CPUs poll connections: the engine thread, SQLite's writes
      * and the pods need the rest (measured: on 2 CPUs one polling thread
      * serves 30 % more durable submissions than two) */
@@ -549,7 +554,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
         flags, 0, NULL, NULL, on_request, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
         MHD_OPTION_CONNECTION_LIMIT, 4096U, MHD_OPTION_CONNECTION_TIMEOUT, 60U,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024U,
         MHD_OPTION_END);
     if (!server->daemon) {
         snprintf(err, err_size, "cannot listen on %s (address in use or not available)", cfg->listen);

@@ -635,8 +635,14 @@ int th_http_do(struct th_http *h, const struct th_req *req, struct th_resp *r)
     struct curl_slist *headers = NULL;
     char hdr[700];
     if (req->authorization != NULL) {
-        snprintf(hdr, sizeof hdr, "Authorization: %s", req->authorization);
-        headers = curl_slist_append(headers, hdr);
+        /* any length: oversized headers are a test case of their own */
+        char *auth = NULL;
+        if (asprintf(&auth, "Authorization: %s", req->authorization) < 0) {
+            free(url);
+            return -1;
+        }
+        headers = curl_slist_append(headers, auth);
+        free(auth);
     } else {
         const char *token = req->token != NULL ? req->token : h->token;
         if (*token != '\0') {

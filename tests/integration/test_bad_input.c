@@ -572,6 +572,32 @@ static void run_case(void **state)
     TH_PASS();
 }
 
+/* Headers larger than a connection's 16 KiB buffer: 431, nothing stored. */
+static void test_oversized_headers(void **state)
+{
+    (void)state;
+    size_t size = 20 * 1024;
+    char *auth = malloc(size + 1);
+    assert_non_null(auth);
+    memcpy(auth, "Bearer ", 7);
+    memset(auth + 7, 'a', size - 7);
+    auth[size] = '\0';
+    struct th_req req = {.method = "POST", .path = JOBS,
+                         .body = SPEC("\"name\":\"huge-header\",\"command\":[\"true\"]"), .authorization = auth};
+    struct th_resp r;
+    th_http_do(&http, &req, &r);
+    free(auth);
+    if (r.status != 431)
+        th_note("20 KiB Authorization header: HTTP %ld %.300s", r.status, r.body);
+    assert_int_equal(r.status, 431);
+    th_resp_free(&r);
+    char *jobs = get_body(JOBS);
+    assert_non_null(jobs);
+    assert_string_equal(jobs, snapshot_jobs);
+    free(jobs);
+    TH_PASS();
+}
+
 static void test_still_healthy_and_stops_cleanly(void **state)
 {
     (void)state;
@@ -593,18 +619,22 @@ static void test_still_healthy_and_stops_cleanly(void **state)
 int main(void)
 {
     th_global_init();
-    struct CMUnitTest tests[NCASES + 1];
+    struct CMUnitTest tests[NCASES + 2];
     for (size_t i = 0; i < NCASES; i++)
         tests[i] = (struct CMUnitTest){.name = cases[i].name,
                                        .test_func = run_case,
                                        .setup_func = th_setup_mark,
                                        .teardown_func = th_teardown_report,
                                        .initial_state = (void *)&cases[i]};
-    tests[NCASES] = (struct CMUnitTest){.name = "still_healthy_and_stops_cleanly",
+    tests[NCASES] = (struct CMUnitTest){.name = "oversized_headers",
+                                        .test_func = test_oversized_headers,
+                                        .setup_func = th_setup_mark,
+                                        .teardown_func = th_teardown_report};
+    tests[NCASES + 1] = (struct CMUnitTest){.name = "still_healthy_and_stops_cleanly",
                                         .test_func = test_still_healthy_and_stops_cleanly,
                                         .setup_func = th_setup_mark,
                                         .teardown_func = th_teardown_report};
-    int rc = _cmocka_run_group_tests("bad_input", tests, NCASES + 1, group_setup, group_teardown);
+    int rc = _cmocka_run_group_tests("bad_input", tests, NCASES + 2, group_setup, group_teardown);
     th_global_cleanup();
     return rc;
 }
