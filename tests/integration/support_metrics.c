@@ -259,3 +259,28 @@ void sm_kill_leftovers(const struct th_server *s, const char *const *namespaces)
     leftover_namespaces = namespaces;
     th_kill_procs(leftover_procs, "teardown: killing a process the test's server left");
 }
+
+int sm_server_start(struct th_server *s, struct th_http *http, const char *name, const char *label_style)
+{
+    int r;
+    if (label_style) {
+        char *config = sm_config(label_style);
+        r = th_server_start_config(s, name, config);
+        free(config);
+    } else {
+        r = th_server_start(s, name);
+    }
+    if (r != 0 || th_http_init(http, s) != 0)
+        return -1;
+    th_log_server = s;
+    return 0;
+}
+
+int sm_server_stop(struct th_server *s, struct th_http *http, const char *const *namespaces)
+{
+    th_http_free(http);
+    int rc = th_server_stop(s);
+    sm_kill_leftovers(s, namespaces);
+    th_server_destroy(s);
+    return rc == 0 ? 0 : -1;
+}

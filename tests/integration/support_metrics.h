@@ -43,4 +43,11 @@ char *sm_config(const char *label_style);
  * namespaces (GPUAAS_NAMESPACE=...). namespaces ends with NULL. */
 void sm_kill_leftovers(const struct th_server *s, const char *const *namespaces);
 
+/* Starts a server on sm_config(label_style) (NULL: the embedded defaults),
+ * points http at it and makes it the one whose log failures print. 0 or -1. */
+int sm_server_start(struct th_server *s, struct th_http *http, const char *name, const char *label_style);
+/* Stops it (0 when it exited cleanly, else -1), kills what it left of these
+ * namespaces' pods (NULL-terminated) and frees it. */
+int sm_server_stop(struct th_server *s, struct th_http *http, const char *const *namespaces);
+
 #endif

@@ -371,12 +371,8 @@ static int group_setup(void **state)
             chromium[0] = '\0';
     if (!chromium[0])
         th_note("SKIP browser checks: chromium is not installed (scripts/install-deps chromium installs it)");
-    char *config = sm_config("dcgm");
-    int r = th_server_start_config(&srv, "ui", config);
-    free(config);
-    if (r != 0 || th_http_init(&http, &srv) != 0)
+    if (sm_server_start(&srv, &http, "ui", "dcgm") != 0)
         return -1;
-    th_log_server = &srv;
     started = true;
     return th_make_tempdir("chromium", profile_dir, sizeof profile_dir);
 }
@@ -388,12 +384,8 @@ static int group_teardown(void **state)
         th_rm_rf(profile_dir);
     if (!started)
         return 0;
-    th_http_free(&http);
-    int rc = th_server_stop(&srv);
     static const char *const namespaces[] = {NS_DONE, NS_RUN, NULL};
-    sm_kill_leftovers(&srv, namespaces);
-    th_server_destroy(&srv);
-    return rc == 0 ? 0 : -1;
+    return sm_server_stop(&srv, &http, namespaces);
 }
 
 int main(void)

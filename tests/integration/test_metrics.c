@@ -161,21 +161,14 @@ static void test_metrics(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    if (th_server_start(&srv, "metrics") != 0 || th_http_init(&http, &srv) != 0)
-        return -1;
-    th_log_server = &srv;
-    return 0;
+    return sm_server_start(&srv, &http, "metrics", NULL);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    th_http_free(&http);
-    int rc = th_server_stop(&srv);
     static const char *const namespaces[] = {NS, NULL};
-    sm_kill_leftovers(&srv, namespaces);
-    th_server_destroy(&srv);
-    return rc == 0 ? 0 : -1;
+    return sm_server_stop(&srv, &http, namespaces);
 }
 
 int main(void)

@@ -309,12 +309,8 @@ static int group_setup(void **state)
         promtool[0] = '\0';
         th_note("SKIP promtool checks: promtool is not installed (scripts/install-deps installs prometheus)");
     }
-    char *config = sm_config("snake_case");
-    int r = th_server_start_config(&srv, "promtool", config);
-    free(config);
-    if (r != 0 || th_http_init(&http, &srv) != 0)
+    if (sm_server_start(&srv, &http, "promtool", "snake_case") != 0)
         return -1;
-    th_log_server = &srv;
     started = true;
     return 0;
 }
@@ -325,12 +321,8 @@ static int group_teardown(void **state)
     free(last_scrape);
     if (!started)
         return 0;
-    th_http_free(&http);
-    int rc = th_server_stop(&srv);
     static const char *const namespaces[] = {NS, NULL};
-    sm_kill_leftovers(&srv, namespaces);
-    th_server_destroy(&srv);
-    return rc == 0 ? 0 : -1;
+    return sm_server_stop(&srv, &http, namespaces);
 }
 
 int main(void)
