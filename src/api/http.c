@@ -13,6 +13,7 @@
  *               first keeps keep-alive connections open) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,13 @@
 #include "gpuaas/error.h"
 #include "lib/clock.h"
 #include "lib/yamljson.h"
+
+/* A request is some 8 KiB (identities, the command); freshly allocated ones
+ * sat on new heap pages as the jobs kept in memory push the heap's end
+ * further, a page fault each. Reused ones are warm. Bodies up to
+ * REQUEST_POOL_BODY_MAX keep their buffer too. */
+#define REQUEST_POOL_MAX 256
+#define REQUEST_POOL_BODY_MAX (64 * 1024)
 
 struct api_server {
     struct MHD_Daemon *daemon;
@@ -45,6 +53,10 @@ struct api_server {
     const char *report_title;
     bool metrics_snake_case;
     atomic_bool ready;
+    /* finished requests kept for the next ones (see request_new) */
+    pthread_mutex_t pool_lock;
+    struct api_request *pool[REQUEST_POOL_MAX];
+    unsigned pool_count;
 };
 
 const struct meter_prices *api_prices(const struct api_server *server) { return server->prices; }
@@ -372,6 +384,42 @@ static void run_handler(struct api_request *req, const char *url)
     }
 }
 
+static struct api_request *request_new(struct api_server *server)
+{
+    struct api_request *req = NULL;
+    pthread_mutex_lock(&server->pool_lock);
+    if (server->pool_count > 0)
+        req = server->pool[--server->pool_count];
+    pthread_mutex_unlock(&server->pool_lock);
+    if (!req)
+        return calloc(1, sizeof *req);
+    char *body = req->body;
+    size_t body_cap = req->body_cap;
+    memset(req, 0, sizeof *req);
+    req->body = body;
+    req->body_cap = body_cap;
+    return req;
+}
+
+static void request_free(struct api_server *server, struct api_request *req)
+{
+    if (req->body_cap > REQUEST_POOL_BODY_MAX) {
+        free(req->body);
+        req->body = NULL;
+        req->body_cap = 0;
+    }
+    pthread_mutex_lock(&server->pool_lock);
+    if (server->pool_count < REQUEST_POOL_MAX) {
+        server->pool[server->pool_count++] = req;
+        req = NULL;
+    }
+    pthread_mutex_unlock(&server->pool_lock);
+    if (req) {
+        free(req->body);
+        free(req);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -381,7 +429,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
 
     if (!req) {
-        req = calloc(1, sizeof *req);
+        req = request_new(server);
         if (!req)
             return MHD_NO;
         req->started_ns = clock_mono_ns();
@@ -470,8 +518,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         req->ereq.query_data_free(req->ereq.query_data);
     core_reply_clear(&req->ereq.reply);
     core_cmd_clear(&req->ereq.cmd);
-    free(req->body);
-    free(req);
+    request_free(req->server, req);
     *con_cls = NULL;
 }
 
@@ -523,6 +570,7 @@ int api_start(const struct api_config *cfg, struct engine *engine, struct auth *
     struct api_server *server = calloc(1, sizeof *server);
     if (!server)
         return GPUAAS_ENOMEM;
+    pthread_mutex_init(&server->pool_lock, NULL);
     server->engine = engine;
     server->auth = auth;
     server->clock_ms = clock_ms;
@@ -589,5 +637,10 @@ void api_stop(struct api_server *server)
     if (!server)
         return;
     MHD_stop_daemon(server->daemon);
+    for (unsigned i = 0; i < server->pool_count; i++) {
+        free(server->pool[i]->body);
+        free(server->pool[i]);
+    }
+    pthread_mutex_destroy(&server->pool_lock);
     free(server);
 }
