@@ -26,6 +26,7 @@
 #include "core/model.h"
 #include "gpuaas/error.h"
 #include "lib/clock.h"
+#include "lib/jsonfast.h"
 #include "lib/yamljson.h"
 
 /* A request is some 8 KiB (identities, the command); freshly allocated ones
@@ -165,7 +166,7 @@ json_t *api_body_json(struct api_request *req)
         return doc;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = jsonfast_loadb(req->body, req->body_len, &jerr);
     if (!doc)
         api_error(req, GPUAAS_EPARSE, NULL, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
                   jerr.text);
