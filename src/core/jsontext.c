@@ -34,11 +34,10 @@ void jsontext_release(struct jsontext *t)
     jsontext_init(t);
 }
 
-int jsontext_reserve(struct jsontext *t, size_t more)
+int jsontext_grow(struct jsontext *t, size_t more)
 {
     if (t->err)
         return t->err;
-    /* one byte beyond what is asked stays free for the final NUL */
     if (more < t->cap - t->len)
         return 0;
     if (more > SIZE_MAX / 2 - t->len)
@@ -52,15 +51,6 @@ int jsontext_reserve(struct jsontext *t, size_t more)
         return fail(t, GPUAAS_ENOMEM);
     t->data = data;
     t->cap = cap;
-    return 0;
-}
-
-int jsontext_raw(struct jsontext *t, const char *bytes, size_t len)
-{
-    if (jsontext_reserve(t, len) != 0)
-        return t->err;
-    memcpy(t->data + t->len, bytes, len);
-    t->len += len;
     return 0;
 }
 

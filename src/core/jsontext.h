@@ -32,11 +32,28 @@ struct jsontext {
 void jsontext_init(struct jsontext *t);
 /* Frees the buffer (a no-op after jsontext_finish handed it out). */
 void jsontext_release(struct jsontext *t);
-/* Makes room for `more` bytes, so that a caller who knows the size grows once. */
-int jsontext_reserve(struct jsontext *t, size_t more);
+/* The slow path of jsontext_reserve: reallocates (or reports the sticky error). */
+int jsontext_grow(struct jsontext *t, size_t more);
+
+/* Makes room for `more` bytes, so that a caller who knows the size grows once.
+ * Inline, as every append starts here. */
+static inline int jsontext_reserve(struct jsontext *t, size_t more)
+{
+    /* one byte beyond what is asked stays free for the final NUL */
+    if (!t->err && more < t->cap - t->len)
+        return 0;
+    return jsontext_grow(t, more);
+}
 
 /* Bytes as they are (already JSON: punctuation, literals, text from json_dumps). */
-int jsontext_raw(struct jsontext *t, const char *bytes, size_t len);
+static inline int jsontext_raw(struct jsontext *t, const char *bytes, size_t len)
+{
+    if (jsontext_reserve(t, len) != 0)
+        return t->err;
+    memcpy(t->data + t->len, bytes, len);
+    t->len += len;
+    return 0;
+}
 static inline int jsontext_raw_str(struct jsontext *t, const char *text)
 {
     return jsontext_raw(t, text, strlen(text));
