@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jsontext.h"
 #include "core/model.h"
 #include "gpuaas/error.h"
 #include "lib/quantity.h"
@@ -76,28 +77,50 @@ fail:
     return NULL;
 }
 
+/* A time as render_job_status gives it: a quoted string, or null for 0. */
+static void text_time_or_null(struct jsontext *t, int64_t ms)
+{
+    if (ms <= 0) {
+        jsontext_raw(t, "null", 4);
+        return;
+    }
+    char text[40];
+    core_format_time(ms, text, sizeof text);
+    jsontext_string(t, text, strlen(text));
+}
+
+/* Written directly, not through a jansson object: this runs once per job
+ * submission on the engine thread. The status bytes are those json_dumps
+ * gives for render_job_status's object (test_jsontext compares them). */
 char *core_render_job_text(const struct core_job *job, size_t *ret_len)
 {
-    json_t *status = render_job_status(job);
-    char *status_text = status ? json_dumps(status, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(status);
     size_t spec_len = job->spec_text ? strlen(job->spec_text) : 0;
-    if (!status_text || spec_len < 2 || job->spec_text[spec_len - 1] != '}') {
-        free(status_text);
-        return NULL;
-    }
     /* {spec...} -> {spec...,"id":N,"status":{...}} ; an empty spec object cannot occur */
-    size_t size = spec_len + strlen(status_text) + 64;
-    char *text = malloc(size);
-    int n = text ? snprintf(text, size, "%.*s,\"id\":%llu,\"status\":%s}", (int)(spec_len - 1), job->spec_text,
-                            (unsigned long long)job->id, status_text)
-                 : -1;
-    free(status_text);
-    if (n < 0 || (size_t)n >= size) {
-        free(text);
+    if (spec_len < 2 || job->spec_text[spec_len - 1] != '}')
         return NULL;
-    }
-    *ret_len = (size_t)n;
+    const char *state = core_job_state_name(job->state);
+    struct jsontext t;
+    jsontext_init(&t);
+    jsontext_reserve(&t, spec_len + strlen(job->reason) + 192);
+    jsontext_raw(&t, job->spec_text, spec_len - 1);
+    jsontext_raw_str(&t, ",\"id\":");
+    jsontext_uint(&t, job->id);
+    jsontext_raw_str(&t, ",\"status\":{\"state\":");
+    jsontext_string(&t, state, strlen(state));
+    jsontext_raw_str(&t, ",\"reason\":");
+    jsontext_string(&t, job->reason, strlen(job->reason));
+    jsontext_raw_str(&t, ",\"restarts\":");
+    jsontext_int(&t, job->restarts);
+    jsontext_raw_str(&t, ",\"created_at\":");
+    text_time_or_null(&t, job->created_ms);
+    jsontext_raw_str(&t, ",\"updated_at\":");
+    text_time_or_null(&t, job->updated_ms);
+    jsontext_raw_str(&t, ",\"finished_at\":");
+    text_time_or_null(&t, job->finished_ms);
+    jsontext_raw(&t, "}}", 2);
+    char *text = NULL;
+    if (jsontext_finish(&t, &text, ret_len) < 0)
+        return NULL;
     return text;
 }
 
