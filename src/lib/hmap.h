@@ -1,4 +1,7 @@
 /* String-keyed hash map with open addressing (linear probing).
+ * Growing is incremental: the old slot array stays beside the new one and
+ * every put or remove moves a bounded number of its entries, so no single
+ * call rehashes the whole map (a 200,000-job map took ~20 ms in one go).
  * The map does not own keys or values: a key must stay valid and unchanged
  * while its entry is in the map (usually it points into the value).
  * Pure: no I/O; memory through malloc/free only. */
@@ -17,8 +20,12 @@ struct hmap_slot {
 struct hmap {
     struct hmap_slot *slots;
     size_t capacity; /* power of two, 0 when empty */
-    size_t count;    /* live entries */
-    size_t used;     /* live + tombstones */
+    size_t count;    /* live entries, in both slot arrays */
+    size_t used;     /* live + tombstones in slots */
+    /* while growing: the previous array, emptied from index `moved` up */
+    struct hmap_slot *old_slots;
+    size_t old_capacity;
+    size_t moved;
 };
 
 void hmap_init(struct hmap *map);

@@ -49,7 +49,16 @@ static void check_invariants(const struct hmap *map)
         return;
     }
     assert_int_equal(map->capacity & (map->capacity - 1), 0); /* power of two */
-    assert_true(map->count <= map->used);
+    size_t old_live = 0;
+    for (size_t i = 0; map->old_slots && i < map->old_capacity; i++) {
+        const struct hmap_slot *slot = &map->old_slots[i];
+        if (slot->key && hmap_get(map, slot->key) == slot->value && slot->value)
+            old_live++;
+        if (i < map->moved) /* the part already moved holds no entry */
+            assert_true(!slot->key || slot->value == NULL);
+    }
+    assert_true(map->old_slots || map->old_capacity == 0);
+    assert_true(map->count <= map->used + old_live);
     assert_true(map->used * 4 < map->capacity * 3); /* load (tombstones included) < 3/4 */
     size_t live = 0;
     const char *key;
@@ -224,6 +233,81 @@ static void test_many_keys_growth(void **state)
     keyset_free(&absent);
 }
 
+/* Growing moves the old slots a few at a time: right after a growth the old
+ * array is still there, and every key is found, removed, replaced and
+ * iterated exactly once wherever it sits; random operations against a
+ * plain array as the reference. */
+static void test_incremental_growth(void **state)
+{
+    (void)state;
+    enum { KEYS = 60000, STEPS = 400000 };
+    struct keyset ks;
+    keyset_make(&ks, "g-", KEYS);
+    int *values = calloc(KEYS, sizeof *values);
+    void **expect = calloc(KEYS, sizeof *expect); /* NULL: absent */
+    unsigned char *seen = calloc(KEYS, 1);
+    assert_non_null(values);
+    assert_non_null(expect);
+    assert_non_null(seen);
+    struct hmap map;
+    hmap_init(&map);
+    size_t live = 0;
+    unsigned growths_in_progress = 0, big_growths = 0;
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (size_t step = 0; step < STEPS; step++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        size_t k = (size_t)(rng % KEYS);
+        unsigned op = (unsigned)((rng >> 32) % 10);
+        size_t capacity_before = map.capacity;
+        if (op < 6) {
+            values[k] = (int)step;
+            assert_int_equal(hmap_put(&map, ks.keys[k], &values[k]), 0);
+            live += expect[k] == NULL;
+            expect[k] = &values[k];
+        } else if (op < 9) {
+            assert_ptr_equal(hmap_remove(&map, ks.keys[k]), expect[k]);
+            live -= expect[k] != NULL;
+            expect[k] = NULL;
+        } else {
+            assert_ptr_equal(hmap_get(&map, ks.keys[k]), expect[k]);
+        }
+        assert_int_equal(map.count, live);
+        if (map.capacity > capacity_before && capacity_before >= 4096) {
+            big_growths++;
+            /* one put did not move thousands of entries at once */
+            assert_non_null(map.old_slots);
+        }
+        if (map.old_slots) {
+            growths_in_progress++;
+            if (growths_in_progress % 500 == 1) {
+                check_invariants(&map);
+                memset(seen, 0, KEYS);
+                const char *key;
+                void *value;
+                for (size_t it = 0; hmap_next(&map, &it, &key, &value);) {
+                    size_t i = (size_t)(((const char *)key - ks.block) / KEY_SIZE);
+                    assert_true(i < KEYS);
+                    assert_int_equal(seen[i], 0);
+                    seen[i] = 1;
+                    assert_ptr_equal(value, expect[i]);
+                }
+                for (size_t i = 0; i < KEYS; i++)
+                    assert_int_equal(seen[i], expect[i] != NULL);
+            }
+        }
+    }
+    assert_true(big_growths >= 2);
+    assert_true(growths_in_progress > 1000);
+    for (size_t i = 0; i < KEYS; i++)
+        assert_ptr_equal(hmap_get(&map, ks.keys[i]), expect[i]);
+    check_invariants(&map);
+    hmap_free(&map);
+    free(values);
+    free(expect);
+    free(seen);
+    keyset_free(&ks);
+}
+
 /* Removing leaves tombstones; inserts must reuse or clean them up so that a
  * map with a steady number of live keys does not grow without bound, and
  * lookups must still probe past tombstones. */
@@ -361,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_lookup_by_content),
         cmocka_unit_test(test_many_keys_growth),
         cmocka_unit_test(test_tombstone_reuse),
+        cmocka_unit_test(test_incremental_growth),
         cmocka_unit_test(test_same_key_reinsert_reuses_slot),
         cmocka_unit_test(test_iteration_visits_each_live_key_once),
     };
