@@ -1,13 +1,10 @@
 /* SQLite store: WAL journal with synchronous=FULL, so a committed batch
  * survives a power cut, not only a crash of the server. Schema changes are
  * numbered migrations recorded in PRAGMA user_version. */
-#include <pthread.h>
 #include <sqlite3.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/spec.h"
 #include "gpuaas/error.h"
@@ -186,30 +183,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_ROLLBACK] = "ROLLBACK",
 };
 
-/* Checkpoints (copying the WAL back into the database file, with its own
- * fsync) run on a thread of their own with a second connection, so the
- * engine's commits seldom wait for one. Its PASSIVE checkpoints take no lock
- * a writer needs, but under a steady stream of commits one never catches the
- * WAL's end, and the WAL only starts again from its beginning after a
- * checkpoint that copied every frame. So once the WAL is long, the writer
- * itself copies the few frames the checkpointer has not yet copied, between
- * two batches, and the next batch starts a fresh WAL. */
-#define CHECKPOINT_FRAMES 1000        /* ~4 MiB of WAL: wake the checkpointer */
-#define CHECKPOINT_FRAMES_WRITER 8192 /* ~32 MiB: the writer finishes the copy */
-#define CHECKPOINT_PAUSE_NS 50000000  /* between two passes: more coalesced pages per pass */
-
-struct checkpointer {
-    sqlite3 *db;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool wanted, stopping, running;
-};
-
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[STMT_COUNT];
-    struct checkpointer ckpt;
 };
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t err_size)
@@ -266,120 +242,10 @@ static int migrate(sqlite3 *db, char *err, size_t err_size)
     return 0;
 }
 
-static void *checkpointer_main(void *arg)
-{
-    struct checkpointer *c = arg;
-    pthread_mutex_lock(&c->lock);
-    for (;;) {
-        while (!c->wanted && !c->stopping)
-            pthread_cond_wait(&c->wake, &c->lock);
-        if (c->stopping)
-            break;
-        c->wanted = false;
-        pthread_mutex_unlock(&c->lock);
-        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-            fprintf(stderr, "gpuaas: store: checkpoint: %s\n", sqlite3_errmsg(c->db));
-        pthread_mutex_lock(&c->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += CHECKPOINT_PAUSE_NS;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        while (!c->stopping && pthread_cond_timedwait(&c->wake, &c->lock, &until) == 0)
-            ;
-    }
-    pthread_mutex_unlock(&c->lock);
-    return NULL;
-}
-
-/* Called by SQLite after each commit of the writer with the WAL's length. */
-static int on_wal_commit(void *arg, sqlite3 *db, const char *schema, int frames)
-{
-    struct store *store = arg;
-    (void)schema;
-    if (frames >= CHECKPOINT_FRAMES_WRITER) {
-        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        return SQLITE_OK;
-    }
-    if (frames >= CHECKPOINT_FRAMES) {
-        struct checkpointer *c = &store->ckpt;
-        pthread_mutex_lock(&c->lock);
-        if (!c->wanted) {
-            c->wanted = true;
-            pthread_cond_signal(&c->wake);
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
-    return SQLITE_OK;
-}
-
-static void checkpointer_stop(struct store *store)
-{
-    struct checkpointer *c = &store->ckpt;
-    if (!c->running)
-        return;
-    sqlite3_wal_hook(store->db, NULL, NULL);
-    pthread_mutex_lock(&c->lock);
-    c->stopping = true;
-    pthread_cond_signal(&c->wake);
-    pthread_mutex_unlock(&c->lock);
-    pthread_join(c->thread, NULL);
-    sqlite3_close(c->db);
-    c->db = NULL;
-    c->running = false;
-    pthread_mutex_destroy(&c->lock);
-    pthread_cond_destroy(&c->wake);
-}
-
-/* Only for a database file in WAL mode; elsewhere SQLite's own
- * autocheckpoint stays on. */
-static int checkpointer_start(struct store *store, const char *location, char *err, size_t err_size)
-{
-    struct checkpointer *c = &store->ckpt;
-    const char *file = sqlite3_db_filename(store->db, "main");
-    sqlite3_stmt *mode = NULL;
-    bool wal = false;
-    if (sqlite3_prepare_v2(store->db, "PRAGMA journal_mode", -1, &mode, NULL) == SQLITE_OK &&
-        sqlite3_step(mode) == SQLITE_ROW)
-        wal = strcmp((const char *)sqlite3_column_text(mode, 0), "wal") == 0;
-    sqlite3_finalize(mode);
-    if (!wal || !file || !*file)
-        return 0;
-    if (sqlite3_open_v2(location, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-        exec_sql(c->db, "PRAGMA synchronous = FULL;", err, err_size) < 0) {
-        if (!*err)
-            snprintf(err, err_size, "cannot open %s for checkpoints: %s", location,
-                     c->db ? sqlite3_errmsg(c->db) : "out of memory");
-        sqlite3_close(c->db);
-        c->db = NULL;
-        return GPUAAS_EIO;
-    }
-    sqlite3_busy_timeout(c->db, 5000);
-    pthread_condattr_t attr;
-    pthread_mutex_init(&c->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->wake, &attr);
-    pthread_condattr_destroy(&attr);
-    if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0) {
-        snprintf(err, err_size, "cannot start the checkpoint thread");
-        sqlite3_close(c->db);
-        c->db = NULL;
-        return GPUAAS_EIO;
-    }
-    c->running = true;
-    sqlite3_wal_hook(store->db, on_wal_commit, store); /* replaces the autocheckpoint */
-    return 0;
-}
-
 static void sqlite_close(struct store *store)
 {
     if (!store)
         return;
-    checkpointer_stop(store);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(store->stmt[i]);
     sqlite3_close(store->db);
@@ -401,7 +267,8 @@ static int sqlite_open(const char *location, struct store **ret_store, char *err
     sqlite3_busy_timeout(store->db, 5000);
     /* FULL in WAL mode fsyncs the WAL on every commit: durable against power loss */
     if ((r = exec_sql(store->db,
-                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                      "PRAGMA wal_autocheckpoint = 256;",
                       err, err_size)) < 0)
         goto fail;
     if ((r = migrate(store->db, err, err_size)) < 0)
@@ -413,8 +280,6 @@ static int sqlite_open(const char *location, struct store **ret_store, char *err
             r = GPUAAS_EIO;
             goto fail;
         }
-    if ((r = checkpointer_start(store, location, err, err_size)) < 0)
-        goto fail;
     *ret_store = store;
     return 0;
 fail:
